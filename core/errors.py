@@ -1,0 +1,62 @@
+"""The error tree. Every error we raise is an :class:`IntajError`.
+
+    IntajError
+    ├── ConfigError          settings or names that do not resolve (unknown backend, model...)
+    ├── DatabaseError        the database cannot be reached or migrated
+    ├── NotFoundError        a chatbot, source or FAQ that does not exist (for this owner)
+    ├── SourceError          fetching bytes from storage or a URL        (stage: fetch)
+    ├── ParseError           a document that cannot be turned into text  (stage: parse)
+    ├── EmbeddingError       the embedding provider failed               (stage: embed)
+    └── StoreError           writing chunks failed                       (stage: store)
+
+Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
+says what went wrong and what to do. ``transient`` marks errors worth retrying.
+"""
+
+from __future__ import annotations
+
+
+class IntajError(Exception):
+    code = "error"
+    transient = False
+
+    def __init__(self, message: str, *, code: str | None = None, transient: bool | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if transient is not None:
+            self.transient = transient
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(IntajError):
+    code = "config_invalid"
+
+
+class DatabaseError(IntajError):
+    code = "database_unavailable"
+    transient = True
+
+
+class NotFoundError(IntajError):
+    code = "not_found"
+
+
+class SourceError(IntajError):
+    code = "source_unavailable"
+
+
+class ParseError(IntajError):
+    code = "unparseable"
+
+
+class EmbeddingError(IntajError):
+    code = "embedding_failed"
+
+
+class StoreError(IntajError):
+    code = "store_failed"
+    transient = True

@@ -1,0 +1,92 @@
+"""One settings object for the whole project, read from the environment (prefix ``INTAJ_``).
+
+The conventional names ``DATABASE_URL``, ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are read
+as they are. Create it through :func:`get_settings`, never at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _default_home() -> Path:
+    return Path.home() / ".local" / "share" / "intaj"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAJ_", extra="ignore")
+
+    # Where the embedded database, local storage and caches live.
+    home: Path = Field(default_factory=_default_home)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "INTAJ_DATABASE_URL")
+    )
+    pool_max_size: int = Field(default=8, ge=1)
+
+    # Storage for uploaded files (paths without a scheme). Default: INTAJ_HOME/storage.
+    storage_root: Path | None = None
+
+    # Embeddings.
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = DEFAULT_MODEL
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = Field(default=32, ge=1)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "INTAJ_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "INTAJ_OPENAI_BASE_URL")
+    )
+    openai_embedding_dimensions: int | None = None
+    openai_max_retries: int = Field(default=3, ge=0)
+    openai_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Chunking, measured in model tokens.
+    chunk_tokens: int = Field(default=256, ge=16)
+    chunk_overlap_tokens: int = Field(default=32, ge=0)
+
+    # Parsing limits, per document.
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    # Retrieval.
+    search_k: int = Field(default=5, ge=1, le=100)
+    faq_direct_threshold: float = 0.80
+    abstain_threshold: float = 0.25
+
+    # Object storage (s3:// and supabase:// data sources). boto3 also reads the usual AWS_*
+    # variables and ~/.aws when the key fields are unset.
+    s3_endpoint_url: str | None = None  # MinIO, Supabase Storage's S3 endpoint...
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    supabase_url: str | None = None  # https://<project>.supabase.co (operator-configured)
+    supabase_service_key: SecretStr | None = None
+
+    # URL sources and crawling, fetched through pipeline.sources.http (the guarded client).
+    url_allow_hosts: list[str] = Field(default_factory=list)  # "10.0.0.5", "intranet:8080"
+    url_timeout_seconds: float = Field(default=30.0, gt=0)  # total, per URL
+    url_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # decoded bytes
+    url_max_redirects: int = Field(default=5, ge=0)
+    crawl_max_pages: int = Field(default=50, ge=1)
+    crawl_max_depth: int = Field(default=2, ge=0)
+
+    @property
+    def resolved_storage_root(self) -> Path:
+        return self.storage_root or self.home / "storage"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

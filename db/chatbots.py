@@ -1,0 +1,118 @@
+"""Profiles and chatbots."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+LOCAL_EMAIL = "local@intaj.localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Chatbot:
+    id: str
+    user_id: str
+    name: str
+    model: str | None
+    settings: dict[str, Any]
+    embedding_model: str | None
+    language: str
+
+
+_COLUMNS = "id::text, user_id::text, name, model, settings, embedding_model, language::text"
+
+
+def _row(row: tuple[Any, ...]) -> Chatbot:
+    return Chatbot(*row)
+
+
+def local_profile(conn: psycopg.Connection) -> str:
+    """The profile that owns chatbots created from the command line."""
+    row = conn.execute(
+        "INSERT INTO profiles (name, email) VALUES ('Local user', %s)"
+        " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id::text",
+        (LOCAL_EMAIL,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def create_profile(conn: psycopg.Connection, *, name: str, email: str) -> str:
+    row = conn.execute(
+        "INSERT INTO profiles (name, email) VALUES (%s, %s) RETURNING id::text", (name, email)
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def get(conn: psycopg.Connection, *, chatbot_id: str) -> Chatbot | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM chatbots WHERE id = %s", (chatbot_id,)
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
+def find(conn: psycopg.Connection, *, ref: str, user_id: str | None = None) -> Chatbot | None:
+    """A chatbot by id, or by name (of ``user_id`` when given)."""
+    if _is_uuid(ref):
+        found = get(conn, chatbot_id=ref)
+        if found is not None and (user_id is None or found.user_id == user_id):
+            return found
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM chatbots WHERE name = %s"
+        " AND (%s::uuid IS NULL OR user_id = %s::uuid) ORDER BY created_at LIMIT 1",
+        (ref, user_id, user_id),
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
+def create(
+    conn: psycopg.Connection,
+    *,
+    user_id: str,
+    name: str,
+    model: str | None = None,
+    settings: dict[str, Any] | None = None,
+    language: str = "simple",
+) -> Chatbot:
+    row = conn.execute(
+        "INSERT INTO chatbots (user_id, name, model, settings, language)"
+        f" VALUES (%s, %s, %s, %s, %s::regconfig) RETURNING {_COLUMNS}",
+        (user_id, name, model, Jsonb(settings or {}), language),
+    ).fetchone()
+    assert row is not None
+    return _row(row)
+
+
+def get_or_create(conn: psycopg.Connection, *, user_id: str, name: str) -> Chatbot:
+    found = find(conn, ref=name, user_id=user_id)
+    if found is not None:
+        return found
+    conn.execute(
+        "INSERT INTO chatbots (user_id, name) VALUES (%s, %s)"
+        " ON CONFLICT (user_id, name) DO NOTHING",
+        (user_id, name),
+    )
+    created = find(conn, ref=name, user_id=user_id)
+    assert created is not None
+    return created
+
+
+def set_embedding_model(conn: psycopg.Connection, *, chatbot_id: str, model: str) -> None:
+    conn.execute("UPDATE chatbots SET embedding_model = %s WHERE id = %s", (model, chatbot_id))
+
+
+def delete(conn: psycopg.Connection, *, chatbot_id: str) -> None:
+    conn.execute("DELETE FROM chatbots WHERE id = %s", (chatbot_id,))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

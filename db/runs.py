@@ -1,0 +1,58 @@
+"""Ingestion runs: one row per run, updated as the stages progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+def start(
+    conn: psycopg.Connection, *, chatbot_id: str, source_id: str | None, flow_run_id: str | None
+) -> str:
+    row = conn.execute(
+        "INSERT INTO ingestion_runs (chatbot_id, source_id, flow_run_id)"
+        " VALUES (%s, %s, %s) RETURNING id::text",
+        (chatbot_id, source_id, flow_run_id),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def progress(conn: psycopg.Connection, *, run_id: str, timings: dict[str, float]) -> None:
+    conn.execute(
+        "UPDATE ingestion_runs SET timings = timings || %s, heartbeat_at = now() WHERE id = %s",
+        (Jsonb(timings), run_id),
+    )
+
+
+def finish(
+    conn: psycopg.Connection,
+    *,
+    run_id: str,
+    status: str,
+    chunks: int = 0,
+    embedded: int = 0,
+    reused: int = 0,
+    timings: dict[str, float] | None = None,
+    error: str | None = None,
+) -> None:
+    conn.execute(
+        "UPDATE ingestion_runs SET status = %s, chunks = %s, embedded = %s, reused = %s,"
+        " timings = timings || %s, error = %s, finished_at = now(), heartbeat_at = now()"
+        " WHERE id = %s",
+        (status, chunks, embedded, reused, Jsonb(timings or {}), error, run_id),
+    )
+
+
+def latest(conn: psycopg.Connection, *, source_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id::text, status, chunks, embedded, reused, timings, error FROM ingestion_runs"
+        " WHERE source_id = %s ORDER BY started_at DESC LIMIT 1",
+        (source_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("id", "status", "chunks", "embedded", "reused", "timings", "error")
+    return dict(zip(keys, row, strict=True))

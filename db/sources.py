@@ -1,0 +1,130 @@
+"""Data sources and their ingestion state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    id: str
+    chatbot_id: str
+    type: str
+    path: str
+    name: str | None
+    origin: str | None
+    status: str
+    error: str | None
+    error_code: str | None
+    content_hash: str | None
+    chunk_count: int
+    embedding_model: str | None
+    created_at: datetime
+    last_ingested_at: datetime | None
+
+
+_COLUMNS = (
+    "id::text, chatbot_id::text, type, path, name, origin, status, error, error_code,"
+    " content_hash, chunk_count, embedding_model, created_at, last_ingested_at"
+)
+
+
+def _row(row: tuple[Any, ...]) -> DataSource:
+    return DataSource(*row)
+
+
+def add(
+    conn: psycopg.Connection,
+    *,
+    chatbot_id: str,
+    type: str,
+    path: str,
+    name: str | None = None,
+    origin: str | None = None,
+) -> DataSource:
+    row = conn.execute(
+        "INSERT INTO data_sources (chatbot_id, type, path, name, origin)"
+        f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (chatbot_id, type, path, name, origin),
+    ).fetchone()
+    assert row is not None
+    return _row(row)
+
+
+def get(conn: psycopg.Connection, *, source_id: str) -> DataSource | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM data_sources WHERE id = %s", (source_id,)
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
+def find_by_origin(conn: psycopg.Connection, *, chatbot_id: str, origin: str) -> DataSource | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM data_sources WHERE chatbot_id = %s AND origin = %s"
+        " ORDER BY created_at LIMIT 1",
+        (chatbot_id, origin),
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
+def list_for(conn: psycopg.Connection, *, chatbot_id: str) -> list[DataSource]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM data_sources WHERE chatbot_id = %s ORDER BY created_at, id",
+        (chatbot_id,),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def set_path(conn: psycopg.Connection, *, source_id: str, path: str) -> None:
+    conn.execute(
+        "UPDATE data_sources SET path = %s, updated_at = now() WHERE id = %s", (path, source_id)
+    )
+
+
+def mark_pending(conn: psycopg.Connection, *, source_id: str) -> None:
+    conn.execute(
+        "UPDATE data_sources SET status = 'pending', updated_at = now() WHERE id = %s",
+        (source_id,),
+    )
+
+
+def mark_processing(conn: psycopg.Connection, *, source_id: str) -> None:
+    conn.execute(
+        "UPDATE data_sources SET status = 'processing', error = NULL, error_code = NULL,"
+        " updated_at = now() WHERE id = %s",
+        (source_id,),
+    )
+
+
+def mark_ready(
+    conn: psycopg.Connection,
+    *,
+    source_id: str,
+    content_hash: str,
+    size_bytes: int,
+    chunk_count: int,
+    model: str,
+) -> None:
+    conn.execute(
+        "UPDATE data_sources SET status = 'ready', error = NULL, error_code = NULL,"
+        " content_hash = %s, size_bytes = %s, chunk_count = %s, embedding_model = %s,"
+        " last_ingested_at = now(), updated_at = now() WHERE id = %s",
+        (content_hash, size_bytes, chunk_count, model, source_id),
+    )
+
+
+def mark_failed(conn: psycopg.Connection, *, source_id: str, code: str, error: str) -> None:
+    conn.execute(
+        "UPDATE data_sources SET status = 'failed', error = %s, error_code = %s,"
+        " updated_at = now() WHERE id = %s",
+        (error, code, source_id),
+    )
+
+
+def delete(conn: psycopg.Connection, *, source_id: str) -> bool:
+    cur = conn.execute("DELETE FROM data_sources WHERE id = %s", (source_id,))
+    return cur.rowcount > 0

@@ -1,0 +1,192 @@
+"""Ingestion flows. Each stage of ``pipeline.ingest`` runs as one Prefect task; the flows pass
+ids between processes, and in-process objects between the tasks of one run (results are not
+persisted, so no bytes or vectors reach Prefect's storage).
+
+Flows:
+- ``ingest-data-source``: one source;
+- ``ingest-chatbot``: a chatbot's sources (all, or only those pending or failed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from core.errors import IntajError
+from core.settings import get_settings
+from db import open_pool
+from db import runs as runs_db
+from db import sources as sources_db
+from flows import progress
+from pipeline import ingest
+from pipeline.chunk import ChunkSpec
+from pipeline.embed import get_embedder
+
+Which = Literal["all", "pending", "failed", "pending_or_failed"]
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only errors marked transient (connection drops, provider outages)."""
+    try:
+        state.result()
+    except IntajError as e:
+        return e.transient
+    except Exception:
+        return False
+    return False
+
+
+_stage = task(cache_policy=NO_CACHE, persist_result=False)
+_retrying = task(
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_transient,
+)
+
+load_task = _retrying(ingest.load, name="load")
+parse_task = _stage(ingest.parse, name="parse")
+chunk_task = _stage(ingest.chunk, name="chunk")
+embed_task = _retrying(ingest.embed, name="embed")
+store_task = _retrying(ingest.store, name="store")
+
+
+@flow(name="ingest-data-source", log_prints=False)
+def ingest_data_source(source_id: str) -> dict[str, Any]:
+    """Fetch, parse, chunk, embed and store one data source. Its previous chunks stay in
+    place until the new set is complete; a failure leaves them and marks the source failed."""
+    settings = get_settings()
+    pool = open_pool(settings)
+    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
+    with pool.connection() as conn:
+        source = sources_db.get(conn, source_id=source_id)
+    if source is None:
+        raise IntajError(f"data source {source_id} does not exist", code="not_found")
+    result = ingest.SourceResult(source_id=source_id, source=source.path)
+    with pool.connection() as conn:
+        run_id = runs_db.start(
+            conn,
+            chatbot_id=source.chatbot_id,
+            source_id=source_id,
+            flow_run_id=str(flow_run.id) if flow_run.id else None,
+        )
+    report = progress.reporter(source_id)
+    try:
+        model = ingest.model_for(pool, settings, source.chatbot_id)
+        embedder = get_embedder(settings, model)
+        t = time.perf_counter()
+        loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
+        result.timings["load"] = time.perf_counter() - t
+        report("load", 1, 1)
+        if loaded.unchanged:
+            ingest.mark_unchanged(pool, loaded)
+            result.chunks = result.reused = loaded.source.chunk_count
+        else:
+            _run_stages(pool, settings, embedder, loaded, spec, run_id, result, report)
+    except Exception as e:
+        result.status = "failed"
+        result.code, result.error = ingest.mark_failed(pool, source_id=source_id, error=e)
+        with pool.connection() as conn:
+            runs_db.finish(
+                conn, run_id=run_id, status="failed", timings=result.timings, error=result.error
+            )
+        report("failed", 1, 1)
+        raise
+    with pool.connection() as conn:
+        runs_db.finish(
+            conn,
+            run_id=run_id,
+            status="completed",
+            chunks=result.chunks,
+            embedded=result.embedded,
+            reused=result.reused,
+            timings=result.timings,
+        )
+    report("done", 1, 1)
+    return result.as_json()
+
+
+def _run_stages(
+    pool: Any,
+    settings: Any,
+    embedder: Any,
+    loaded: ingest.Loaded,
+    spec: ChunkSpec,
+    run_id: str,
+    result: ingest.SourceResult,
+    report: progress.Report,
+) -> None:
+    t = time.perf_counter()
+    parsed = parse_task(loaded.document, settings)
+    result.timings["parse"] = time.perf_counter() - t
+    t = time.perf_counter()
+    chunks = chunk_task(parsed, embedder, spec)
+    result.timings["chunk"] = time.perf_counter() - t
+    report("chunk", len(chunks), len(chunks))
+    t = time.perf_counter()
+    rows, result.embedded, result.reused = embed_task(
+        pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks, progress=report
+    )
+    result.timings["embed"] = time.perf_counter() - t
+    t = time.perf_counter()
+    store_task(pool, embedder, loaded=loaded, rows=rows, run_id=run_id)
+    result.timings["store"] = time.perf_counter() - t
+    result.chunks = len(rows)
+
+
+@flow(name="ingest-chatbot", log_prints=False)
+def ingest_chatbot(
+    chatbot_id: str, which: Which = "all", source_ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Ingest a chatbot's sources one by one; one failing source never stops the others."""
+    settings = get_settings()
+    pool = open_pool(settings)
+    with pool.connection() as conn:
+        sources = sources_db.list_for(conn, chatbot_id=chatbot_id)
+    wanted = set(source_ids) if source_ids is not None else None
+    chosen = [
+        s
+        for s in sources
+        if (wanted is None or s.id in wanted)
+        and (which == "all" or s.status in which.split("_or_"))
+    ]
+    results: list[dict[str, Any]] = []
+    for source in chosen:
+        state = ingest_data_source(source.id, return_state=True)
+        if state.is_completed():
+            results.append(state.result())
+        else:
+            with pool.connection() as conn:
+                failed = sources_db.get(conn, source_id=source.id)
+            results.append(
+                ingest.SourceResult(
+                    source_id=source.id,
+                    source=source.path,
+                    status="failed",
+                    error=failed.error if failed else str(state.message),
+                    code=failed.error_code if failed else None,
+                ).as_json()
+            )
+    _publish_summary(results)
+    return results
+
+
+def _publish_summary(results: list[dict[str, Any]]) -> None:
+    lines = ["| source | status | chunks | embedded | reused | error |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['source']} | {r['status']} | {r['chunks']} | {r['embedded']} | {r['reused']}"
+            f" | {r['error'] or ''} |"
+        )
+    try:
+        create_markdown_artifact(
+            key="ingestion-summary", markdown="\n".join(lines), description="Ingestion summary"
+        )
+    except Exception as e:  # an artifact is a report, never a reason to fail the run
+        get_run_logger().warning("could not publish the summary artifact: %s", e)

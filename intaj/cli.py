@@ -1,0 +1,411 @@
+"""The ``intaj`` command line. The contract (commands, flags, JSON shapes, exit codes) is in
+DESIGN.md and docs/cli.md; scripts outside the project rely on it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core.errors import IntajError
+
+# Prefect's INFO chatter would drown the CLI's own output; --verbose brings it back.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(
+    help=(
+        "Intaj knowledge pipeline: ingest a chatbot's documents, URLs and FAQs into Postgres +"
+        " pgvector, then search and answer from them with citations.\n\n"
+        "With no DATABASE_URL, every command uses an embedded PostgreSQL kept under INTAJ_HOME."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+source_app = typer.Typer(help="Register and list data sources.", no_args_is_help=True)
+faq_app = typer.Typer(help="Manage a chatbot's FAQs (embedded into the same index).", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+app.add_typer(faq_app, name="faq")
+app.add_typer(db_app, name="db")
+
+ChatbotOpt = Annotated[str, typer.Option("--chatbot", "-c", help="Chatbot name (or id).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _fail(error: IntajError) -> None:
+    typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _ctx() -> Any:
+    from intaj import app as services
+
+    return services.context()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    if verbose:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+# --- ingestion -----------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files or http(s) URLs.")],
+    chatbot: ChatbotOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register PATHS/URLs as data sources of CHATBOT (created if new) and ingest them.
+
+    Exit code 0 when every source is ready, 1 when any failed. Unchanged files are not
+    re-embedded; a failed source keeps its previous chunks."""
+    from intaj import app as services
+    from intaj.progress import IngestProgress
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot, create=True)
+        registrations = [services.register(ctx, bot, p) for p in paths]
+        ids = [r.source.id for r in registrations if r.source is not None]
+        with IngestProgress(enabled=not as_json and sys.stderr.isatty(), total=len(ids)):
+            results = services.ingest(ctx, bot, ids)
+    except IntajError as e:
+        _fail(e)
+    missing = [
+        {"source": r.ref, "status": "failed", "chunks": 0, "embedded": 0, "reused": 0, "error": r.error}
+        for r in registrations
+        if r.source is None
+    ]
+    results = missing + results
+    if as_json:
+        _emit({"chatbot": bot.id, "sources": results})
+    else:
+        for r in results:
+            if r["status"] == "ready":
+                typer.echo(
+                    f"ready   {r['source']}: {r['chunks']} chunks"
+                    f" ({r['embedded']} embedded, {r['reused']} reused)"
+                )
+            else:
+                typer.secho(f"failed  {r['source']}: {r['error']}", fg=typer.colors.RED)
+    raise typer.Exit(0 if all(r["status"] == "ready" for r in results) else 1)
+
+
+@source_app.command("add")
+def source_add(
+    path: Annotated[str, typer.Argument(help="A file or an http(s) URL.")],
+    chatbot: ChatbotOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Only register PATH as a pending data source (the upload trigger, `intaj listen`,
+    ingests it)."""
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot, create=True)
+        reg = services.register(ctx, bot, path)
+    except IntajError as e:
+        _fail(e)
+    if reg.source is None:
+        typer.secho(f"error: {reg.error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    if as_json:
+        _emit({"id": reg.source.id, "path": reg.source.path, "status": "pending"})
+    else:
+        typer.echo(f"registered {reg.source.id} ({reg.source.path}), pending")
+
+
+@source_app.command("list")
+def source_list(chatbot: ChatbotOpt, as_json: JsonOpt = False) -> None:
+    """Show CHATBOT's data sources and their ingestion state."""
+    from db import sources as sources_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        with ctx.pool.connection() as conn:
+            rows = sources_db.list_for(conn, chatbot_id=bot.id)
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit([
+            {"id": s.id, "type": s.type, "path": s.path, "name": s.name, "status": s.status,
+             "chunks": s.chunk_count, "error": s.error, "last_ingested_at": s.last_ingested_at}
+            for s in rows
+        ])  # fmt: skip
+        return
+    for s in rows:
+        line = f"{s.status:<10} {s.chunk_count:>5} chunks  {s.type:<5} {s.name or s.path}  {s.id}"
+        typer.echo(line + (f"\n           error: {s.error}" if s.error else ""))
+
+
+# --- retrieval -----------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    chatbot: ChatbotOpt,
+    k: Annotated[int, typer.Option("-k", help="How many hits.", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid (vector + full text) or vector.")] = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Search CHATBOT's documents and FAQs; best hits first."""
+    from intaj import app as services
+    from retrieval.search import search as run_search
+
+    if mode not in ("hybrid", "vector"):
+        raise typer.BadParameter("choose hybrid or vector", param_hint="--mode")
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        hits = run_search(ctx.pool, ctx.settings, chatbot_id=bot.id, query=query, k=k, mode=mode)  # type: ignore[arg-type]
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit([{"content": h.content, "score": round(h.score, 4), "source": h.source,
+                "metadata": h.metadata} for h in hits])  # fmt: skip
+        return
+    for n, h in enumerate(hits, 1):
+        where = ", ".join(f"{k}: {v}" for k, v in h.metadata.items() if k in ("page", "headings"))
+        typer.secho(f"[{n}] {h.score:.3f}  {h.source}  {where}", bold=True)
+        typer.echo("    " + " ".join(h.content.split())[:300])
+
+
+@app.command()
+def ask(
+    message: Annotated[str, typer.Argument(help="The visitor's message.")],
+    chatbot: ChatbotOpt,
+    conversation: Annotated[
+        str | None, typer.Option(help="Conversation id, to continue one.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer MESSAGE from CHATBOT's knowledge with citations, and record the turn."""
+    from intaj import app as services
+    from retrieval.answer import answer
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        result = answer(
+            ctx.pool, ctx.settings, chatbot_id=bot.id, message=message, conversation_id=conversation
+        )
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit({
+            "answer": result.answer,
+            "citations": [{"source": c.source, "metadata": c.metadata, "snippet": c.snippet}
+                          for c in result.citations],
+            "confidence": result.confidence,
+            "abstained": result.abstained,
+            "conversation_id": result.conversation_id,
+        })  # fmt: skip
+        return
+    typer.echo(result.answer)
+    for c in result.citations:
+        where = f", page {c.metadata['page']}" if "page" in c.metadata else ""
+        if c.metadata.get("headings"):
+            where += ", " + " > ".join(c.metadata["headings"])
+        typer.secho(f"  [{c.number}] {c.source}{where}", fg=typer.colors.CYAN)
+    typer.echo(f"confidence {result.confidence:.2f}" + (" (abstained)" if result.abstained else ""))
+
+
+# --- FAQs ----------------------------------------------------------------------------------
+
+
+def _sync_faqs(ctx: Any, bot: Any) -> Any:
+    from pipeline.embed import get_embedder
+    from pipeline.faqs import sync
+
+    model = bot.embedding_model or ctx.settings.embedding_model
+    return sync(ctx.pool, get_embedder(ctx.settings, model), chatbot_id=bot.id)
+
+
+@faq_app.command("add")
+def faq_add(
+    chatbot: ChatbotOpt,
+    question: Annotated[str, typer.Option(help="The question, as visitors ask it.")],
+    answer: Annotated[str, typer.Option(help="The answer to give.")],
+) -> None:
+    """Add an FAQ (or replace the answer of the same question) and embed it."""
+    from db import faqs as faqs_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot, create=True)
+        with ctx.pool.connection() as conn:
+            faq = faqs_db.add(conn, chatbot_id=bot.id, question=question, answer=answer)
+        synced = _sync_faqs(ctx, bot)
+    except IntajError as e:
+        _fail(e)
+    typer.echo(f"faq {faq.id} saved ({synced.embedded} embedded)")
+
+
+@faq_app.command("import")
+def faq_import(
+    file: Annotated[Path, typer.Argument(help="CSV with a header row: question,answer.")],
+    chatbot: ChatbotOpt,
+) -> None:
+    """Import FAQs from a CSV file and embed the new or changed ones."""
+    from db import faqs as faqs_db
+    from intaj import app as services
+    from pipeline.faqs import read_csv
+
+    try:
+        pairs = read_csv(file.read_text(encoding="utf-8-sig"))
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot, create=True)
+        with ctx.pool.connection() as conn:
+            for q, a in pairs:
+                faqs_db.add(conn, chatbot_id=bot.id, question=q, answer=a)
+        synced = _sync_faqs(ctx, bot)
+    except IntajError as e:
+        _fail(e)
+    except OSError as e:
+        typer.secho(f"error: cannot read {file}: {e.strerror}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from e
+    typer.echo(
+        f"imported {len(pairs)} FAQs into {bot.name}: {synced.written} written,"
+        f" {synced.embedded} embedded, {synced.reused} reused"
+    )
+
+
+@faq_app.command("list")
+def faq_list(chatbot: ChatbotOpt, as_json: JsonOpt = False) -> None:
+    """List CHATBOT's FAQs."""
+    from db import faqs as faqs_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        with ctx.pool.connection() as conn:
+            faqs = faqs_db.list_for(conn, chatbot_id=bot.id)
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit([asdict(f) for f in faqs])
+        return
+    for f in faqs:
+        typer.echo(f"{f.id}  Q: {f.question}\n{' ' * 38}A: {f.answer}")
+
+
+@faq_app.command("delete")
+def faq_delete(faq_id: Annotated[str, typer.Argument(help="The FAQ's id.")]) -> None:
+    """Delete an FAQ; its chunk goes with it."""
+    from db import faqs as faqs_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        with ctx.pool.connection() as conn:
+            gone = faqs_db.delete(conn, faq_id=faq_id)
+    except IntajError as e:
+        _fail(e)
+    if not gone:
+        typer.secho(f"error: no FAQ {faq_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"deleted faq {faq_id}")
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (every command also does this first)."""
+    from core.settings import get_settings
+    from db import migrate
+    from db.connection import connect, database_url
+
+    try:
+        with connect(database_url(get_settings()), autocommit=True) as conn:
+            applied = migrate.upgrade(conn)
+    except IntajError as e:
+        _fail(e)
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
+    typer.echo(f"migrations: {names}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (for psql); starts the embedded server if needed."""
+    from core.settings import get_settings
+    from db.connection import database_url
+
+    try:
+        typer.echo(database_url(get_settings()))
+    except IntajError as e:
+        _fail(e)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server (it starts again with the next command)."""
+    from core.settings import get_settings
+    from db.connection import stop_embedded
+
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo("DATABASE_URL is set: there is no embedded server to stop")
+        return
+    typer.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+DEMO_QUESTION_FILE = "demo-question.txt"
+
+
+@app.command()
+def demo(
+    chatbot: Annotated[str, typer.Option("--chatbot", "-c", help="Chatbot name.")] = "demo",
+    question: Annotated[str | None, typer.Option(help="The question to ask.")] = None,
+) -> None:
+    """Ingest the sample documents and FAQs in examples/ and answer a question about them."""
+    from intaj import app as services
+
+    folder = services.examples_dir()
+    docs = sorted(
+        str(p) for p in folder.iterdir() if p.suffix.lower() in (".pdf", ".docx", ".html", ".md")
+        and p.name.lower() != "readme.md"
+    )  # fmt: skip
+    typer.secho(f"Ingesting {len(docs)} sample documents from {folder} ...", bold=True)
+    try:
+        ingest(docs, chatbot=chatbot, as_json=False)
+    except typer.Exit as e:
+        if e.exit_code:
+            raise
+    faqs = folder / "faqs.csv"
+    if faqs.exists():
+        faq_import(faqs, chatbot=chatbot)
+    asked = question or (folder / DEMO_QUESTION_FILE).read_text(encoding="utf-8").strip()
+    typer.secho(f"\nQ: {asked}", bold=True)
+    ask(asked, chatbot=chatbot, conversation=None, as_json=False)
+
+
+def main() -> None:
+    app()

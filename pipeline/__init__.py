@@ -1,0 +1,1 @@
+"""The ingestion stages: fetch (sources) -> parse -> chunk -> embed -> store. No Prefect here."""

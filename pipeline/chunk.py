@@ -1,0 +1,107 @@
+"""Structure-aware chunking, measured in model tokens, on LangChain's text splitters.
+
+Sections that share a page and heading path are joined, then split at paragraph, line and
+sentence boundaries into pieces of at most ``max_tokens`` model tokens, counting the heading
+path that is embedded with each chunk. A chunk never crosses a page or a heading, so its
+metadata (page, heading path) is exact, and never exceeds the model's window, so nothing is
+silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from core.types import Chunk, Parsed, Section
+
+TokenCounter = Callable[[str], int]
+
+SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+MIN_BODY_TOKENS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+
+    def fitted(self, model_max_tokens: int) -> ChunkSpec:
+        """This spec within a model's window (its max sequence minus the two special tokens)."""
+        limit = max(MIN_BODY_TOKENS, min(self.max_tokens, model_max_tokens - 2))
+        return ChunkSpec(limit, min(self.overlap_tokens, limit // 4))
+
+
+def _blocks(sections: Iterable[Section]) -> Iterator[tuple[Section, str]]:
+    """Consecutive sections with the same page, headings, kind and URL, joined."""
+
+    def key(s: Section) -> tuple[Any, ...]:
+        return (s.page, s.headings, s.kind, s.url)
+
+    for _, group in groupby(sections, key=key):
+        items = list(group)
+        text = "\n\n".join(s.text.strip() for s in items if s.text.strip())
+        if text:
+            yield items[0], text
+
+
+def _metadata(section: Section, title: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if section.page is not None:
+        meta["page"] = section.page
+    if section.headings:
+        meta["headings"] = list(section.headings)
+    if section.kind != "text":
+        meta["kind"] = section.kind
+    if section.url:
+        meta["url"] = section.url
+    if title:
+        meta["title"] = title
+    return meta
+
+
+def chunk_document(parsed: Parsed, *, count_tokens: TokenCounter, spec: ChunkSpec) -> list[Chunk]:
+    """Split a parsed document into token-sized chunks, in document order."""
+    chunks: list[Chunk] = []
+    for section, text in _blocks(parsed.sections):
+        meta = _metadata(section, parsed.title)
+        prefix = " > ".join(section.headings) + "\n" if section.headings else ""
+        heading_tokens = count_tokens(prefix) if prefix else 0
+        body_limit = max(MIN_BODY_TOKENS, spec.max_tokens - heading_tokens)
+        splitter = RecursiveCharacterTextSplitter(
+            chunk_size=body_limit,
+            chunk_overlap=min(spec.overlap_tokens, body_limit // 4),
+            length_function=count_tokens,
+            separators=SEPARATORS,
+            keep_separator="end",
+            strip_whitespace=True,
+        )
+        for piece in splitter.split_text(text):
+            embed_text = prefix + piece
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    content=piece,
+                    embed_text=embed_text,
+                    tokens=count_tokens(embed_text),
+                    metadata=dict(meta),
+                )
+            )
+    return chunks
+
+
+def faq_chunk(*, question: str, answer: str, count_tokens: TokenCounter) -> Chunk:
+    """An FAQ as one chunk: the question is what gets embedded (it is what visitors ask);
+    the content holds question and answer, so full-text search sees both."""
+    content = f"{question.strip()}\n\n{answer.strip()}"
+    meta = {"kind": "faq", "question": question.strip(), "answer": answer.strip()}
+    return Chunk(
+        ordinal=0,
+        content=content,
+        embed_text=question.strip(),
+        tokens=count_tokens(question),
+        metadata=meta,
+    )

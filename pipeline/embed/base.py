@@ -1,0 +1,38 @@
+"""The embedding protocol and the checks every provider's output passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import EmbeddingError
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimensions: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` (shape ``(len(texts), dimensions)``, normalised)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def check_vectors(vectors: np.ndarray, *, expected: int, dimensions: int, model: str) -> np.ndarray:
+    """Refuse output of the wrong shape or with non-finite values; normalise the rest."""
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] != expected or array.shape[1] != dimensions:
+        raise EmbeddingError(
+            f"{model} returned vectors of shape {array.shape}, expected ({expected}, {dimensions});"
+            " check the model and its dimensions setting",
+            code="embedding_invalid",
+        )
+    if not np.isfinite(array).all():
+        raise EmbeddingError(f"{model} returned non-finite values", code="embedding_invalid")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return array / norms

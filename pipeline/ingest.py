@@ -1,0 +1,216 @@
+"""The stages of ingesting one data source, as plain functions (the Prefect flow in
+``flows/ingest.py`` runs each as a task).
+
+    load   -> the source row and its bytes; skips a file whose content is unchanged
+    parse  -> sections (in a sandboxed child process)
+    chunk  -> token-sized chunks
+    embed  -> vectors, reusing every (model, content hash) the chatbot already has
+    store  -> one transaction swaps the source's chunks (readers see old or new)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from core.errors import IntajError, NotFoundError, StoreError
+from core.settings import Settings
+from core.types import Chunk, Document, Parsed
+from db import chatbots as chatbots_db
+from db import chunks as chunks_db
+from db import sources as sources_db
+from db.chunks import ChunkRow
+from db.sources import DataSource
+from pipeline import sources as storage
+from pipeline.chunk import ChunkSpec, chunk_document
+from pipeline.embed import Embedder
+from pipeline.parse import parse_document
+
+PIPELINE_VERSION = "1"
+EMBED_BATCH = 256
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class SourceResult:
+    """What happened to one source; the CLI prints it and the flow returns it."""
+
+    source_id: str
+    source: str
+    status: str = "ready"
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    error: str | None = None
+    code: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Loaded:
+    source: DataSource
+    document: Document
+    fingerprint: str
+    unchanged: bool
+
+
+def model_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> str:
+    """The embedding model a chatbot uses: its own setting, else the configured default."""
+    with pool.connection() as conn:
+        bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
+    if bot is None:
+        raise NotFoundError(f"chatbot {chatbot_id} does not exist")
+    return bot.embedding_model or settings.embedding_model
+
+
+def fingerprint(data: bytes, spec: ChunkSpec) -> str:
+    """The content identity of a file under this pipeline's parsing and chunking."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{digest}:{spec.max_tokens}:{spec.overlap_tokens}:{PIPELINE_VERSION}"
+
+
+def load(
+    pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec, model: str
+) -> Loaded:
+    with pool.connection() as conn:
+        source = sources_db.get(conn, source_id=source_id)
+        if source is None:
+            raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
+        sources_db.mark_processing(conn, source_id=source_id)
+    document = storage.fetch(source.path, settings)
+    if source.name and not document.name:
+        document = Document(data=document.data, name=source.name, mime=document.mime)
+    print_ = fingerprint(document.data, spec)
+    with pool.connection() as conn:
+        held = chunks_db.count(conn, source_id=source_id)
+    unchanged = (
+        source.content_hash == print_
+        and source.embedding_model == model
+        and source.chunk_count > 0
+        and held >= source.chunk_count
+    )
+    return Loaded(source, document, print_, unchanged)
+
+
+def parse(document: Document, settings: Settings) -> Parsed:
+    return parse_document(document)
+
+
+def chunk(parsed: Parsed, embedder: Embedder, spec: ChunkSpec) -> list[Chunk]:
+    return chunk_document(
+        parsed, count_tokens=embedder.count_tokens, spec=spec.fitted(embedder.max_tokens)
+    )
+
+
+def embed(
+    pool: ConnectionPool,
+    embedder: Embedder,
+    *,
+    chatbot_id: str,
+    chunks: Sequence[Chunk],
+    progress: Progress | None = None,
+) -> tuple[list[ChunkRow], int, int]:
+    """Vectors for ``chunks``: reused where the chatbot holds the same content under the same
+    model, embedded otherwise. Returns (rows, embedded, reused)."""
+    with pool.connection() as conn:
+        known = chunks_db.existing_embeddings(
+            conn,
+            chatbot_id=chatbot_id,
+            model=embedder.model_name,
+            hashes=(c.content_hash for c in chunks),
+        )
+    missing = list(dict.fromkeys(c.embed_text for c in chunks if c.content_hash not in known))
+    fresh: dict[str, np.ndarray] = {}
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = missing[start : start + EMBED_BATCH]
+        for text, vector in zip(batch, embedder.embed(batch), strict=True):
+            fresh[text] = vector
+        if progress:
+            progress("embed", min(start + EMBED_BATCH, len(missing)), len(missing))
+    rows = [
+        ChunkRow(
+            ordinal=c.ordinal,
+            content=c.content,
+            content_hash=c.content_hash,
+            tokens=c.tokens,
+            metadata=c.metadata,
+            embedding=known[c.content_hash] if c.content_hash in known else fresh[c.embed_text],
+        )
+        for c in chunks
+    ]
+    reused = sum(1 for c in chunks if c.content_hash in known)
+    return rows, len(rows) - reused, reused
+
+
+def store(
+    pool: ConnectionPool,
+    embedder: Embedder,
+    *,
+    loaded: Loaded,
+    rows: Sequence[ChunkRow],
+    run_id: str | None,
+) -> None:
+    source = loaded.source
+    with pool.connection() as conn:
+        chunks_db.ensure_model_index(conn, model=embedder.model_name, dimensions=embedder.dimensions)
+        conn.commit()
+        written = chunks_db.replace_source_chunks(
+            conn,
+            chatbot_id=source.chatbot_id,
+            source_id=source.id,
+            model=embedder.model_name,
+            rows=rows,
+            run_id=run_id,
+        )
+        if not written:
+            raise StoreError(
+                f"data source {source.id} was deleted during ingestion; nothing was written",
+                code="source_deleted",
+                transient=False,
+            )
+        sources_db.mark_ready(
+            conn,
+            source_id=source.id,
+            content_hash=loaded.fingerprint,
+            size_bytes=len(loaded.document.data),
+            chunk_count=len(rows),
+            model=embedder.model_name,
+        )
+
+
+def mark_unchanged(pool: ConnectionPool, loaded: Loaded) -> None:
+    with pool.connection() as conn:
+        sources_db.mark_ready(
+            conn,
+            source_id=loaded.source.id,
+            content_hash=loaded.fingerprint,
+            size_bytes=len(loaded.document.data),
+            chunk_count=loaded.source.chunk_count,
+            model=loaded.source.embedding_model or "",
+        )
+
+
+def mark_failed(pool: ConnectionPool, *, source_id: str, error: BaseException) -> tuple[str, str]:
+    """Record a failure on the source; the previous chunks stay. Returns (code, message)."""
+    if isinstance(error, IntajError):
+        code, message = error.code, error.message
+    else:
+        code, message = "internal_error", f"{type(error).__name__}: {error}"
+    with pool.connection() as conn:
+        sources_db.mark_failed(conn, source_id=source_id, code=code, error=message)
+    return code, message

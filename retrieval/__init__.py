@@ -1,0 +1,1 @@
+"""Retrieval for the chatbot runtime: search, answers with citations, HTTP API, LangChain."""

@@ -1,0 +1,148 @@
+"""Answering a chatbot's incoming message from its knowledge, with citations.
+
+1. Search the chatbot's FAQs and document chunks together.
+2. An FAQ whose question matches the message above ``faq_direct_threshold`` answers directly,
+   cited as the FAQ.
+3. When the best hit is below ``abstain_threshold``, abstain: the chatbot's fallback text, or
+   a clear "not in the provided knowledge" reply.
+4. Otherwise, without an LLM, answer extractively: the sentences of the best passages that are
+   closest to the message, each with its [n] citation marker.
+Both turns are stored in ``messages`` (the citations and confidence in the answer's metadata).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from core.types import Answer, Citation, Hit
+from db import messages as messages_db
+from retrieval.search import Scope, scope_for, search
+
+NOT_FOUND = (
+    "I could not find this in the provided knowledge. Please rephrase your question or"
+    " contact a human agent."
+)
+SNIPPET_CHARS = 240
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def cite(hits: Sequence[Hit]) -> tuple[Citation, ...]:
+    """Numbered citations, one per hit, in the given order."""
+    return tuple(
+        Citation(
+            number=i,
+            source=h.source,
+            metadata=h.metadata,
+            snippet=snippet(h.metadata.get("answer", h.content) if h.is_faq else h.content),
+            score=round(h.score, 4),
+        )
+        for i, h in enumerate(hits, start=1)
+    )
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 20]
+
+
+def extract(
+    message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, *, max_sentences: int = 3
+) -> str:
+    """The sentences of ``hits`` closest to the message, in reading order, with [n] markers."""
+    candidates = [(n, i, s) for n, h in enumerate(hits, 1) for i, s in enumerate(sentences(h.content))]
+    if not candidates:
+        return " ".join(f"{snippet(h.content)} [{n}]" for n, h in enumerate(hits, 1))
+    vectors = scope.embedder.embed([s for _, _, s in candidates])
+    scores = vectors @ message_vector
+    best = sorted(np.argsort(-scores)[:max_sentences], key=lambda j: candidates[j][:2])
+    return " ".join(f"{candidates[j][2]} [{candidates[j][0]}]" for j in best)
+
+
+def answer(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    chatbot_id: str,
+    message: str,
+    conversation_id: str | None = None,
+    k: int | None = None,
+    record: bool = True,
+) -> Answer:
+    scope = scope_for(pool, settings, chatbot_id)
+    conversation_id = conversation_id or str(uuid.uuid4())
+    vector = scope.embedder.embed([message])[0]
+    hits = search(
+        pool, settings, chatbot_id=chatbot_id, query=message, k=k or settings.search_k,
+        query_vector=vector,
+    )  # fmt: skip
+    result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
+    result = Answer(
+        answer=result.answer,
+        citations=result.citations,
+        confidence=result.confidence,
+        abstained=result.abstained,
+        conversation_id=conversation_id,
+    )
+    if record:
+        _record(pool, chatbot_id=chatbot_id, message=message, result=result)
+    return result
+
+
+def compose(
+    *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
+) -> Answer:
+    faqs = [h for h in hits if h.is_faq]
+    if faqs and faqs[0].score >= settings.faq_direct_threshold:
+        top = faqs[0]
+        return Answer(
+            answer=f"{top.metadata.get('answer', top.content)} [1]",
+            citations=cite([top]),
+            confidence=round(top.score, 4),
+            abstained=False,
+        )
+    confidence = round(max((h.score for h in hits), default=0.0), 4)
+    if confidence < settings.abstain_threshold:
+        fallback = scope.chatbot.settings.get("fallback_text") or NOT_FOUND
+        return Answer(answer=str(fallback), citations=(), confidence=confidence, abstained=True)
+    used = [h for h in hits if h.score >= settings.abstain_threshold][:3]
+    return Answer(
+        answer=extract(message_vector, used, scope),
+        citations=cite(used),
+        confidence=confidence,
+        abstained=False,
+    )
+
+
+def _record(pool: ConnectionPool, *, chatbot_id: str, message: str, result: Answer) -> None:
+    assert result.conversation_id is not None
+    with pool.connection() as conn:
+        messages_db.add(
+            conn,
+            chatbot_id=chatbot_id,
+            conversation_id=result.conversation_id,
+            role="user",
+            content=message,
+        )
+        messages_db.add(
+            conn,
+            chatbot_id=chatbot_id,
+            conversation_id=result.conversation_id,
+            role="assistant",
+            content=result.answer,
+            metadata={
+                "citations": [asdict(c) for c in result.citations],
+                "confidence": result.confidence,
+                "abstained": result.abstained,
+            },
+        )

@@ -1,0 +1,107 @@
+"""Search one chatbot's knowledge: FAQ entries and document chunks ranked together.
+
+Vector search (HNSW, cosine, iterative index scans so a filtered query still returns k hits)
+and Postgres full-text search are fused by reciprocal rank fusion in one SQL statement
+(``db/search.py``). Every query is scoped to exactly one chatbot; filters only narrow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from core.errors import NotFoundError
+from core.settings import Settings
+from core.types import Hit
+from db import chatbots as chatbots_db
+from db import chunks as chunks_db
+from db import search as search_db
+from db.chatbots import Chatbot
+from db.search import Filters
+from pipeline.embed import Embedder, get_embedder
+
+Mode = Literal["hybrid", "vector"]
+MAX_QUERY_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The chatbot a search runs for, with its model."""
+
+    chatbot: Chatbot
+    embedder: Embedder
+
+
+def scope_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> Scope:
+    with pool.connection() as conn:
+        bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
+    if bot is None:
+        raise NotFoundError(f"chatbot {chatbot_id} does not exist")
+    return Scope(bot, get_embedder(settings, bot.embedding_model or settings.embedding_model))
+
+
+def search(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    chatbot_id: str,
+    query: str,
+    k: int = 5,
+    filters: Filters | None = None,
+    mode: Mode = "hybrid",
+    query_vector: np.ndarray | None = None,
+) -> list[Hit]:
+    """The ``k`` best hits for ``query`` in one chatbot, best first."""
+    scope = scope_for(pool, settings, chatbot_id)
+    query = query[:MAX_QUERY_CHARS]
+    vector = query_vector if query_vector is not None else scope.embedder.embed([query])[0]
+    with pool.connection() as conn:
+        dims = chunks_db.model_dimensions(conn, model=scope.embedder.model_name)
+        if dims is None:  # nothing ingested with this model yet
+            return []
+        rows = search_db.search(
+            conn,
+            chatbot_id=chatbot_id,
+            model=scope.embedder.model_name,
+            dimensions=dims,
+            query_vector=vector,
+            query_text=query,
+            language=scope.chatbot.language,
+            k=k * 2,
+            text_weight=1.0 if mode == "hybrid" else 0.0,
+            filters=filters,
+        )
+    return collapse(
+        [
+            Hit(
+                chunk_id=r.id,
+                content=r.content,
+                score=float(r.similarity),
+                source=r.source,
+                metadata=r.metadata,
+                source_id=r.source_id,
+                faq_id=r.faq_id,
+            )
+            for r in rows
+        ],
+        k=k,
+    )
+
+
+def collapse(hits: Sequence[Hit], *, k: int) -> list[Hit]:
+    """Drop near-duplicate hits (the same text from another source or an overlap), keep order."""
+    seen: set[str] = set()
+    kept: list[Hit] = []
+    for hit in hits:
+        key = " ".join(hit.content.lower().split())[:300]
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(hit)
+        if len(kept) == k:
+            break
+    return kept

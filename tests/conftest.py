@@ -1,0 +1,77 @@
+"""Shared fixtures: one embedded PostgreSQL + pgvector, one loaded model and one Prefect
+server per test session (all real; nothing of ours is mocked).
+
+Set DATABASE_URL to run against another server (e.g. Supabase); the tests create their own
+chatbots with unique names and delete them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="intaj-tests-"))
+os.environ.setdefault("INTAJ_HOME", str(_HOME))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from psycopg_pool import ConnectionPool  # noqa: E402
+
+from core.settings import Settings, get_settings  # noqa: E402
+from db import chatbots as chatbots_db  # noqa: E402
+from db import open_pool  # noqa: E402
+from db.chatbots import Chatbot  # noqa: E402
+from pipeline.embed import Embedder, get_embedder  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def pool(settings: Settings) -> ConnectionPool:
+    return open_pool(settings)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings) -> Embedder:
+    return get_embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect server for the session's flow runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def make_chatbot(pool: ConnectionPool) -> Iterator[object]:
+    """Create chatbots (owned by a fresh profile) that are deleted after the test."""
+    created: list[str] = []
+
+    def make(name: str | None = None, **kwargs: object) -> Chatbot:
+        with pool.connection() as conn:
+            owner = chatbots_db.create_profile(
+                conn, name="test", email=f"{uuid.uuid4().hex}@test.invalid"
+            )
+            bot = chatbots_db.create(
+                conn, user_id=owner, name=name or f"bot-{uuid.uuid4().hex[:8]}", **kwargs  # type: ignore[arg-type]
+            )
+        created.append(owner)
+        return bot
+
+    yield make
+    with pool.connection() as conn:
+        for owner in created:
+            conn.execute("DELETE FROM profiles WHERE id = %s", (owner,))
