@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,8 @@ def _copy_rows(
     run_id: str | None,
     rows: Sequence[ChunkRow],
 ) -> None:
-    source_id, faq_id = owner
+    source_id, faq_id = (uuid.UUID(x) if x else None for x in owner)
+    bot, run = uuid.UUID(chatbot_id), uuid.UUID(run_id) if run_id else None
     copy_sql = sql.SQL("COPY chunks ({}) FROM STDIN WITH (FORMAT BINARY)").format(
         sql.SQL(_COPY_COLUMNS)
     )
@@ -106,9 +108,9 @@ def _copy_rows(
         for r in rows:
             copy.write_row(
                 (
-                    chatbot_id, source_id, faq_id, r.ordinal,
+                    bot, source_id, faq_id, r.ordinal,
                     r.content.replace("\x00", ""), r.content_hash, r.tokens,
-                    Jsonb(r.metadata), model, r.embedding, language_oid, run_id,
+                    Jsonb(r.metadata), model, r.embedding, language_oid, run,
                 )
             )  # fmt: skip
 

@@ -149,13 +149,10 @@ def ingest_chatbot(
     pool = open_pool(settings)
     with pool.connection() as conn:
         sources = sources_db.list_for(conn, chatbot_id=chatbot_id)
-    wanted = set(source_ids) if source_ids is not None else None
-    chosen = [
-        s
-        for s in sources
-        if (wanted is None or s.id in wanted)
-        and (which == "all" or s.status in which.split("_or_"))
-    ]
+    if source_ids is not None:  # in the order given
+        by_id = {s.id: s for s in sources}
+        sources = [by_id[i] for i in dict.fromkeys(source_ids) if i in by_id]
+    chosen = [s for s in sources if which == "all" or s.status in which.split("_or_")]
     results: list[dict[str, Any]] = []
     for source in chosen:
         state = ingest_data_source(source.id, return_state=True)

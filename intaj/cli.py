@@ -84,17 +84,19 @@ def ingest(
         ctx = services.context()
         bot = services.chatbot(ctx, chatbot, create=True)
         registrations = [services.register(ctx, bot, p) for p in paths]
-        ids = [r.source.id for r in registrations if r.source is not None]
+        ids = list(dict.fromkeys(r.source.id for r in registrations if r.source is not None))
         with IngestProgress(enabled=not as_json and sys.stderr.isatty(), total=len(ids)):
             results = services.ingest(ctx, bot, ids)
     except IntajError as e:
         _fail(e)
-    missing = [
-        {"source": r.ref, "status": "failed", "chunks": 0, "embedded": 0, "reused": 0, "error": r.error}
+    by_id = dict(zip(ids, results, strict=True))
+    results = [
+        by_id[r.source.id]
+        if r.source is not None
+        else {"source": r.ref, "status": "failed", "chunks": 0, "embedded": 0, "reused": 0,
+              "error": r.error}
         for r in registrations
-        if r.source is None
-    ]
-    results = missing + results
+    ]  # fmt: skip
     if as_json:
         _emit({"chatbot": bot.id, "sources": results})
     else:

@@ -22,9 +22,7 @@ from core.errors import ParseError
 MB = 1024 * 1024
 _EOCD = b"PK\x05\x06"
 _CHUNK = 1 * MB
-_DOCTYPE = tuple(
-    "<!doctype".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be")
-)
+_DOCTYPE = tuple("<!doctype".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 from core.errors import ConfigError
@@ -22,17 +23,52 @@ class Storage(Protocol):
 
 
 def _scheme(path: str) -> str:
-    match = re.match(r"^([a-z][a-z0-9+.-]*)://", path)
-    return match[1] if match else "local"
+    match = re.match(r"^([a-z][a-z0-9+.-]*)://", path, re.IGNORECASE)
+    return match[1].lower() if match else "local"
+
+
+def _local(settings: Settings) -> Storage:
+    return LocalStorage(settings.resolved_storage_root)
+
+
+def _s3(settings: Settings) -> Storage:
+    from pipeline.sources.s3 import S3Storage
+
+    return S3Storage(settings)
+
+
+def _supabase(settings: Settings) -> Storage:
+    from pipeline.sources.supabase import SupabaseStorage
+
+    return SupabaseStorage(settings)
+
+
+def _http(settings: Settings) -> Storage:
+    from pipeline.sources.http import HttpStorage
+
+    return HttpStorage(settings)
+
+
+BACKENDS: dict[str, Callable[[Settings], Storage]] = {
+    "local": _local,
+    "s3": _s3,
+    "supabase": _supabase,
+    "http": _http,
+    "https": _http,
+}
 
 
 def storage_for(path: str, settings: Settings) -> Storage:
     """The backend that serves ``path``. Unknown schemes raise a ConfigError naming the valid
     ones."""
     scheme = _scheme(path)
-    if scheme == "local":
-        return LocalStorage(settings.resolved_storage_root)
-    raise ConfigError(f"no storage backend for {scheme}:// paths; known: local (no scheme)")
+    factory = BACKENDS.get(scheme)
+    if factory is None:
+        known = ", ".join(f"{name}://" for name in BACKENDS if name != "local")
+        raise ConfigError(
+            f"no storage backend for {scheme}:// paths; known: {known} and plain keys (local)"
+        )
+    return factory(settings)
 
 
 def fetch(path: str, settings: Settings) -> Document:
@@ -41,19 +77,22 @@ def fetch(path: str, settings: Settings) -> Document:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def sanitise_name(name: str) -> str:
     """A display-safe file name: no directories, no control or odd characters, <= 120 chars."""
     name = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
-    name = _UNSAFE.sub("_", name).strip(" .")
+    name = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", name)).strip(" .")
     stem, dot, ext = name.rpartition(".")
-    if not dot:
+    if not dot or len(ext) > 16:
         stem, ext = name, ""
-    stem = stem[: 120 - len(ext) - 1] or "file"
+    stem = stem[: 120 - len(ext) - 1].rstrip(" .") or "file"
     return f"{stem}.{ext}" if ext else stem
 
 
 def upload_key(chatbot_id: str, original_name: str) -> str:
     """The server-made storage key of an upload: ``{chatbot_id}/{uuid}/{sanitised name}``."""
+    if not _SAFE_ID.fullmatch(chatbot_id):
+        raise ConfigError(f"{chatbot_id!r} is not a valid chatbot id for a storage key")
     return f"{chatbot_id}/{uuid.uuid4()}/{sanitise_name(original_name)}"

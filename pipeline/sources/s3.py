@@ -104,8 +104,7 @@ def _make_client(settings: Settings) -> Any:
 def _check_size(key: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise SourceError(
-            f"{key} is {size} bytes or more, over the limit of {max_bytes}"
-            " (INTAJ_MAX_FILE_BYTES)",
+            f"{key} is {size} bytes or more, over the limit of {max_bytes} (INTAJ_MAX_FILE_BYTES)",
             code="source_too_large",
         )
 

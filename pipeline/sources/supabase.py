@@ -113,30 +113,35 @@ def _body(r: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _status(r: httpx.Response) -> int:
+    # Supabase Storage has answered errors both with the real HTTP status and as HTTP 400 with
+    # the real one in the body ({"statusCode": "404", "error": "not_found", ...}).
+    inner = str(_body(r).get("statusCode", ""))
+    return int(inner) if r.status_code == 400 and inner.isdigit() else r.status_code
+
+
 def _is_missing(r: httpx.Response) -> bool:
-    # Supabase Storage has answered a missing object both as 404 and as 400 with
-    # {"statusCode": "404", "error": "not_found"} in the body.
-    body = _body(r)
-    return r.status_code == 404 or str(body.get("statusCode")) == "404"
+    return _status(r) == 404
 
 
 def _status_error(key: str, r: httpx.Response) -> SourceError:
     detail = _body(r).get("message") or r.reason_phrase
-    if _is_missing(r):
+    status = _status(r)
+    if status == 404:
         return SourceError(
             f"no object at {key}: check the bucket and key, or upload it again",
             code="source_missing",
         )
-    if r.status_code in (401, 403):
+    if status in (401, 403):
         return SourceError(
             f"Supabase Storage refused access to {key} ({detail}): check"
             " INTAJ_SUPABASE_SERVICE_KEY and the bucket name",
             code="forbidden",
         )
     return SourceError(
-        f"Supabase Storage answered HTTP {r.status_code} for {key} ({detail})",
+        f"Supabase Storage answered HTTP {status} for {key} ({detail})",
         code="fetch_failed",
-        transient=r.status_code >= 500 or r.status_code == 429,
+        transient=status >= 500 or status == 429,
     )
 
 

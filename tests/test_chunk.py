@@ -1,0 +1,63 @@
+"""Chunking: token-sized, structure-aware, never beyond the model's window."""
+
+from __future__ import annotations
+
+from core.types import Parsed, Section
+from pipeline.chunk import ChunkSpec, chunk_document, faq_chunk
+from pipeline.embed import Embedder
+
+LONG = " ".join(f"Sentence number {i} explains one more detail of the rental policy." for i in range(200))
+
+
+def test_chunks_stay_within_the_model_window(embedder: Embedder) -> None:
+    spec = ChunkSpec(max_tokens=10_000, overlap_tokens=32).fitted(embedder.max_tokens)
+    parsed = Parsed(sections=(Section(LONG, page=1, headings=("Rentals", "Late returns")),))
+    chunks = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=spec)
+    assert len(chunks) > 5
+    assert max(c.tokens for c in chunks) <= embedder.max_tokens - 2
+    assert all(c.tokens == embedder.count_tokens(c.embed_text) for c in chunks)
+
+
+def test_chunks_never_cross_pages_or_headings(embedder: Embedder) -> None:
+    parsed = Parsed(
+        sections=(
+            Section("Page one text.", page=1, headings=("A",)),
+            Section("More page one text.", page=1, headings=("A",)),
+            Section("Page two text.", page=2, headings=("A",)),
+            Section("Under another heading.", page=2, headings=("A", "B")),
+        ),
+        title="Handbook",
+    )
+    chunks = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec())
+    assert [(c.metadata.get("page"), c.metadata.get("headings")) for c in chunks] == [
+        (1, ["A"]),
+        (2, ["A"]),
+        (2, ["A", "B"]),
+    ]
+    assert chunks[0].content == "Page one text.\n\nMore page one text."
+    assert chunks[2].embed_text == "A > B\nUnder another heading."
+    assert all(c.metadata["title"] == "Handbook" for c in chunks)
+    assert [c.ordinal for c in chunks] == [0, 1, 2]
+
+
+def test_overlap_repeats_a_little_context(embedder: Embedder) -> None:
+    parsed = Parsed(sections=(Section(LONG),))
+    chunks = chunk_document(
+        parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec(max_tokens=128, overlap_tokens=24)
+    )
+    first_tail = chunks[0].content.split()[-3:]
+    assert " ".join(first_tail) in chunks[1].content
+
+
+def test_chunking_is_deterministic(embedder: Embedder) -> None:
+    parsed = Parsed(sections=(Section(LONG, page=3),))
+    once = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec())
+    again = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec())
+    assert [c.content_hash for c in once] == [c.content_hash for c in again]
+
+
+def test_faq_chunk_embeds_the_question_and_stores_both(embedder: Embedder) -> None:
+    chunk = faq_chunk(question=" Do you rent e-bikes? ", answer="Yes, 20 of them.", count_tokens=embedder.count_tokens)
+    assert chunk.embed_text == "Do you rent e-bikes?"
+    assert chunk.content == "Do you rent e-bikes?\n\nYes, 20 of them."
+    assert chunk.metadata == {"kind": "faq", "question": "Do you rent e-bikes?", "answer": "Yes, 20 of them."}

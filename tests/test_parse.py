@@ -1,0 +1,270 @@
+"""Parsing real documents: page numbers, heading paths, tables, boilerplate, type detection.
+
+Fixtures are generated here (reportlab for PDF, python-docx for DOCX, strings for HTML and
+Markdown), so every expected string is visible next to its assertion.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import docx
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from core.errors import ParseError
+from core.types import Document, Parsed, Section
+from pipeline.parse import detect_type, parse_document
+from pipeline.parse.registry import PARSERS, ParseLimits
+
+IN_PROCESS = ParseLimits(sandbox=False)
+
+
+def parse(data: bytes, name: str, limits: ParseLimits = IN_PROCESS) -> Parsed:
+    return parse_document(Document(data=data, name=name), limits=limits)
+
+
+def parse_error(data: bytes, name: str, limits: ParseLimits = IN_PROCESS) -> ParseError:
+    with pytest.raises(ParseError) as caught:
+        parse(data, name, limits)
+    return caught.value
+
+
+def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
+    """A PDF with one page per list of lines."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for lines in pages:
+        y = 800
+        for line in lines:
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def make_docx() -> bytes:
+    document = docx.Document()
+    document.core_properties.title = "Refund handbook"
+    document.sections[0].header.paragraphs[0].text = "CONFIDENTIAL HEADER"
+    document.sections[0].footer.paragraphs[0].text = "Page footer text"
+    document.add_heading("Refunds", level=1)
+    document.add_paragraph("Refunds are paid within 14 days.")
+    document.add_paragraph("Keep the receipt.")
+    document.add_heading("Exceptions", level=2)
+    document.add_paragraph("Gift cards", style="List Bullet")
+    document.add_paragraph("Sale items", style="List Bullet")
+    table = document.add_table(rows=2, cols=2)
+    for row, cells in zip(table.rows, [("Plan", "Price"), ("Basic", "10 USD")], strict=True):
+        row.cells[0].text, row.cells[1].text = cells
+    document.add_heading("Shipping", level=1)
+    document.add_paragraph("Orders ship in 2 days.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+
+def test_pdf_sections_carry_their_page_number_and_the_title_comes_from_metadata():
+    data = make_pdf([["Welcome to the guide."], ["The refund window is 14 days."]], "Guide")
+
+    parsed = parse(data, "guide.pdf")
+
+    assert parsed.pages == 2
+    assert parsed.title == "Guide"
+    assert [(s.page, s.text) for s in parsed.sections] == [
+        (1, "Welcome to the guide."),
+        (2, "The refund window is 14 days."),
+    ]
+
+
+def test_pdf_over_the_page_limit_is_refused():
+    data = make_pdf([["one"], ["two"], ["three"]])
+
+    error = parse_error(data, "long.pdf", ParseLimits(sandbox=False, max_pages=2))
+
+    assert error.code == "too_many_pages"
+    assert "3 pages" in error.message
+
+
+def test_pdf_with_only_blank_pages_has_no_text():
+    error = parse_error(make_pdf([[], []]), "scan.pdf")
+
+    assert error.code == "no_text"
+    assert "OCR" in error.message
+
+
+# --- DOCX -----------------------------------------------------------------------------------
+
+
+def test_docx_heading_paths_lists_and_tables_in_document_order():
+    parsed = parse(make_docx(), "handbook.docx")
+
+    assert parsed.title == "Refund handbook"
+    assert parsed.sections == (
+        Section(
+            text="Refunds are paid within 14 days.\nKeep the receipt.", headings=("Refunds",)
+        ),
+        Section(text="- Gift cards\n- Sale items", headings=("Refunds", "Exceptions")),
+        Section(
+            text="Plan | Price\nBasic | 10 USD", headings=("Refunds", "Exceptions"), kind="table"
+        ),
+        Section(text="Orders ship in 2 days.", headings=("Shipping",)),
+    )
+
+
+def test_docx_header_and_footer_are_left_out():
+    text = "\n".join(s.text for s in parse(make_docx(), "handbook.docx").sections)
+
+    assert "CONFIDENTIAL" not in text
+    assert "footer" not in text
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+PAGE = b"""<!DOCTYPE html>
+<html><head><title>Pricing - Acme</title><style>p { color: red }</style></head>
+<body>
+  <header><a href="/">Acme home</a></header>
+  <nav><ul><li>Products</li><li>About</li></ul></nav>
+  <div role="navigation">Breadcrumbs</div>
+  <main>
+    <h1>Pricing</h1>
+    <p>All plans include   support.</p>
+    <p>Cancel any time.</p>
+    <h2>Plans</h2>
+    <table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>20 USD</td></tr></table>
+    <ul><li>Monthly billing</li><li>Yearly billing</li></ul>
+    <script>var tracking = 1;</script>
+  </main>
+  <aside>Related posts</aside>
+  <footer>Copyright Acme</footer>
+</body></html>"""
+
+
+def test_html_keeps_the_main_content_under_its_headings_and_drops_the_chrome():
+    parsed = parse(PAGE, "pricing.html")
+
+    assert parsed.title == "Pricing - Acme"
+    assert parsed.sections == (
+        Section(text="All plans include support.\nCancel any time.", headings=("Pricing",)),
+        Section(text="Plan | Price\nPro | 20 USD", headings=("Pricing", "Plans"), kind="table"),
+        Section(text="Monthly billing\nYearly billing", headings=("Pricing", "Plans")),
+    )
+    everything = " ".join(s.text for s in parsed.sections)
+    for chrome in ("Acme home", "Products", "Breadcrumbs", "Related", "Copyright", "tracking"):
+        assert chrome not in everything
+
+
+def test_html_without_main_uses_the_body_and_the_first_h1_as_title():
+    parsed = parse(b"<html><body><h1>Help</h1><div>Call us<br>any day</div></body></html>", "x")
+
+    assert parsed.title == "Help"
+    assert parsed.sections == (Section(text="Call us\nany day", headings=("Help",)),)
+
+
+# --- Markdown and text ----------------------------------------------------------------------
+
+
+def test_markdown_headings_become_the_heading_path():
+    source = b"# Guide\n\nIntro text.\n\n## Install\n\nRun [the installer](http://x).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+
+    parsed = parse(source, "guide.md")
+
+    assert parsed.title == "Guide"
+    assert parsed.sections == (
+        Section(text="Intro text.", headings=("Guide",)),
+        Section(text="Run the installer.", headings=("Guide", "Install")),
+        Section(text="a | b\n1 | 2", headings=("Guide", "Install"), kind="table"),
+    )
+
+
+def test_text_file_is_one_section_with_nul_bytes_removed():
+    parsed = parse("Première ligne\x00.\n\n\n\nSecond paragraph.".encode(), "notes.txt")
+
+    assert parsed.sections == (Section(text="Première ligne.\n\nSecond paragraph."),)
+
+
+def test_csv_rows_become_a_table():
+    parsed = parse(b"name,price\nBasic,10\nPro,20\n", "prices.csv")
+
+    assert parsed.sections == (Section(text="name | price\nBasic | 10\nPro | 20", kind="table"),)
+
+
+# --- Detection and errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "expected"),
+    [
+        (make_pdf([["x"]]), "report.docx", "pdf"),  # magic bytes beat the name
+        (make_docx(), "upload.bin", "docx"),
+        (b"<!doctype html><p>hi</p>", "page.txt", "html"),
+        (b"# Title\n", "README.md", "md"),
+        (b"plain words", "notes", "txt"),
+        (b"a,b\n1,2\n", "table.CSV", "csv"),
+        (b"<r><a>1</a></r>", "data.xml", "xml"),
+    ],
+)
+def test_detect_type_uses_magic_bytes_first_then_the_extension(data, name, expected):
+    assert detect_type(data, name) == expected
+    assert expected in PARSERS
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "photo.png"),
+        (bytes(range(256)) * 4, "blob.txt"),  # text by name, binary by content
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old.doc"),
+        (b"not a pdf at all", "fake.pdf"),
+    ],
+)
+def test_unsupported_files_name_the_supported_types(data, name):
+    error = parse_error(data, name)
+
+    assert error.code == "unsupported_format"
+    assert "pdf" in error.message and "docx" in error.message
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\t \r\n"])
+def test_empty_file_contains_no_text(data):
+    error = parse_error(data, "empty.txt")
+
+    assert error.code == "empty_document"
+    assert "contains no text" in error.message
+
+
+# --- Sandbox --------------------------------------------------------------------------------
+
+
+def test_sandboxed_parse_returns_the_same_result_as_in_process():
+    data = make_docx()
+
+    assert parse(data, "handbook.docx", ParseLimits()) == parse(data, "handbook.docx")
+
+
+def test_sandboxed_parse_error_keeps_its_code_and_message():
+    error = parse_error(make_pdf([[]]), "blank.pdf", ParseLimits())
+
+    assert error.code == "no_text"
+    assert "blank.pdf has no extractable text" in error.message
+
+
+def test_sandbox_overhead_per_document_is_small():
+    data = b"Short note."
+    parse(data, "warm.txt", ParseLimits())  # starts the fork server once
+
+    started = time.perf_counter()
+    for _ in range(5):
+        parse(data, "note.txt", ParseLimits())
+    per_document = (time.perf_counter() - started) / 5
+
+    assert per_document < 0.3
