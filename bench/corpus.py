@@ -78,7 +78,11 @@ LARGE = CorpusSpec(
         Pick("r-doc-pdf", ("usr/share/R/doc/manual/R-*.pdf",)),
         Pick(
             "python3.11-doc",
-            (f"{PY_HTML}/tutorial/*.html", f"{PY_HTML}/howto/*.html", f"{PY_HTML}/reference/*.html"),
+            (
+                f"{PY_HTML}/tutorial/*.html",
+                f"{PY_HTML}/howto/*.html",
+                f"{PY_HTML}/reference/*.html",
+            ),
         ),
         Pick(
             "postgresql-doc-15",
@@ -86,11 +90,35 @@ LARGE = CorpusSpec(
         ),
     ),
     docx_chapters=(
-        "ddl", "datatype", "textsearch", "indexes", "mvcc", "perform", "runtime", "auth",
-        "manage", "charset", "routine", "backup", "high", "monitoring", "wal", "logical",
-        "plpgsql", "trigger", "rules", "xfunc", "typeconv", "extend", "fdw", "tablesample",
-        "gist", "gin", "brin", "storage",
-    ),  # fmt: skip
+        "ddl",
+        "datatype",
+        "textsearch",
+        "indexes",
+        "mvcc",
+        "perform",
+        "runtime",
+        "auth",
+        "manage",
+        "charset",
+        "routine",
+        "backup",
+        "high",
+        "monitoring",
+        "wal",
+        "logical",
+        "plpgsql",
+        "trigger",
+        "rules",
+        "xfunc",
+        "typeconv",
+        "extend",
+        "fdw",
+        "tablesample",
+        "gist",
+        "gin",
+        "brin",
+        "storage",
+    ),
 )
 
 SETS = {"quick": QUICK, "large": LARGE}

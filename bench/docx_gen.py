@@ -26,9 +26,7 @@ def _content(soup: BeautifulSoup) -> Tag:
 
 
 def _add_table(document: object, table: Tag) -> None:
-    rows = [
-        [_text(cell) for cell in tr.find_all(["td", "th"])] for tr in table.find_all("tr")
-    ]
+    rows = [[_text(cell) for cell in tr.find_all(["td", "th"])] for tr in table.find_all("tr")]
     rows = [r for r in rows if any(r)]
     if not rows:
         return

@@ -22,7 +22,9 @@ class Server:
     def fresh_database(self, name: str) -> str:
         """Drop and create database ``name``; returns its URL (with pgvector enabled)."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = conninfo.make_conninfo(self.url, dbname=name)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -31,7 +33,9 @@ class Server:
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def sqlalchemy_url(url: str) -> str:

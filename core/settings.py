@@ -54,10 +54,20 @@ class Settings(BaseSettings):
 
     # Parsing limits, per document.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    parse_max_seconds: float = Field(default=60.0, gt=0)
+    parse_max_memory_bytes: int = Field(default=1536 * 1024 * 1024, ge=64 * 1024 * 1024)
+    parse_max_pages: int = Field(default=2000, ge=1)
+    parse_max_text_chars: int = Field(default=20_000_000, ge=1)
+    parse_sandbox: bool = True
 
     # Retrieval.
     search_k: int = Field(default=5, ge=1, le=100)
+    # Text-search configuration for chatbots created by this tool (the SaaS sets its own;
+    # a chatbot without one falls back to 'simple').
+    default_language: str = "english"
     faq_direct_threshold: float = 0.80
+    faq_top_threshold: float = 0.50
+    faq_margin: float = 0.05
     abstain_threshold: float = 0.25
 
     # Object storage (s3:// and supabase:// data sources). boto3 also reads the usual AWS_*

@@ -55,10 +55,6 @@ class Chunk:
         return content_hash(self.embed_text)
 
 
-def content_hash(self) -> str:
-        return content_hash(self.embed_text)
-
-
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

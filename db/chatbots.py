@@ -50,9 +50,7 @@ def create_profile(conn: psycopg.Connection, *, name: str, email: str) -> str:
 
 
 def get(conn: psycopg.Connection, *, chatbot_id: str) -> Chatbot | None:
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM chatbots WHERE id = %s", (chatbot_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {_COLUMNS} FROM chatbots WHERE id = %s", (chatbot_id,)).fetchone()
     return None if row is None else _row(row)
 
 
@@ -88,14 +86,16 @@ def create(
     return _row(row)
 
 
-def get_or_create(conn: psycopg.Connection, *, user_id: str, name: str) -> Chatbot:
+def get_or_create(
+    conn: psycopg.Connection, *, user_id: str, name: str, language: str = "simple"
+) -> Chatbot:
     found = find(conn, ref=name, user_id=user_id)
     if found is not None:
         return found
     conn.execute(
-        "INSERT INTO chatbots (user_id, name) VALUES (%s, %s)"
+        "INSERT INTO chatbots (user_id, name, language) VALUES (%s, %s, %s::regconfig)"
         " ON CONFLICT (user_id, name) DO NOTHING",
-        (user_id, name),
+        (user_id, name, language),
     )
     created = find(conn, ref=name, user_id=user_id)
     assert created is not None

@@ -55,9 +55,7 @@ def ensure_model_index(conn: psycopg.Connection, *, model: str, dimensions: int)
         sql.SQL(
             "CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw "
             "((embedding::vector({dims})) vector_cosine_ops) WHERE embedding_model = {model}"
-        ).format(
-            name=sql.Identifier(name), dims=sql.Literal(dimensions), model=sql.Literal(model)
-        )
+        ).format(name=sql.Identifier(name), dims=sql.Literal(dimensions), model=sql.Literal(model))
     )
     conn.execute(
         "INSERT INTO embedding_models (name, dimensions, index_name) VALUES (%s, %s, %s)"
@@ -116,9 +114,7 @@ def _copy_rows(
 
 
 def _language_oid(conn: psycopg.Connection, chatbot_id: str) -> int:
-    row = conn.execute(
-        "SELECT language::oid FROM chatbots WHERE id = %s", (chatbot_id,)
-    ).fetchone()
+    row = conn.execute("SELECT language::oid FROM chatbots WHERE id = %s", (chatbot_id,)).fetchone()
     if row is None:
         raise LookupError(f"chatbot {chatbot_id} does not exist")
     return int(row[0])

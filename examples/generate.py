@@ -26,7 +26,6 @@ import csv
 import datetime as dt
 import html
 import io
-import re
 import sys
 import zipfile
 from pathlib import Path
@@ -85,9 +84,7 @@ HTML_MAIN_SENTENCE = (
     "ferry ticket office on Harbour Street in 2009."
 )
 DOCX_HEADER_TEXT = "NORTHWIND BIKES POLICY MANUAL - REVISION 2024-03 - STAFF COPY"
-DOCX_FOOTER_TEXT = (
-    "Uncontrolled when printed. Report errors to policy-desk@northwindbikes.example"
-)
+DOCX_FOOTER_TEXT = "Uncontrolled when printed. Report errors to policy-desk@northwindbikes.example"
 DEMO_QUESTION = "How much extra will I pay if I bring my rented e-bike back one hour late?"
 DEMO_ANSWER = (
     "$30: e-bike late returns cost $15 for every started 30 minutes, so one hour "
@@ -111,204 +108,294 @@ def _pdf_pages() -> list[list[tuple[str, str]]]:
     """Each page: a list of (kind, text); kind is h1 / h2 / p / table:<id>."""
     p1 = [
         ("h1", "Welcome to Northwind Bikes"),
-        ("p", "This handbook explains how renting, buying and servicing a bike with "
-              "Northwind Bikes works. It is written for customers, and our own staff "
-              "use the same document at the counter, so what you read here is what we "
-              "will tell you in the shop. If anything in this handbook differs from a "
-              "sign in the shop or a page on our website, tell us: we will honour "
-              "whichever version is better for you and fix the other one."),
-        ("p", f"Northwind Bikes is an independent bicycle shop in {TOWN}. We have sold, "
-              "rented and repaired bikes on the waterfront since 2009. Today we run two "
-              "shops, a workshop team of seven mechanics and a rental fleet of about 140 "
-              "bikes, including 20 electric bikes. All prices in this handbook are in US "
-              "dollars and include sales tax."),
+        (
+            "p",
+            "This handbook explains how renting, buying and servicing a bike with "
+            "Northwind Bikes works. It is written for customers, and our own staff "
+            "use the same document at the counter, so what you read here is what we "
+            "will tell you in the shop. If anything in this handbook differs from a "
+            "sign in the shop or a page on our website, tell us: we will honour "
+            "whichever version is better for you and fix the other one.",
+        ),
+        (
+            "p",
+            f"Northwind Bikes is an independent bicycle shop in {TOWN}. We have sold, "
+            "rented and repaired bikes on the waterfront since 2009. Today we run two "
+            "shops, a workshop team of seven mechanics and a rental fleet of about 140 "
+            "bikes, including 20 electric bikes. All prices in this handbook are in US "
+            "dollars and include sales tax.",
+        ),
         ("h2", "Our two locations"),
-        ("p", f"Harbour Street is our flagship shop at {HARBOUR_ADDR}, opposite the "
-              "ferry terminal. It handles sales, rentals, guided tours and the full "
-              "workshop, including our dedicated e-bike bench. Customers can park bikes "
-              "in the covered rack by the door. The nearest car park is the Quayside "
-              "multi-storey, a three-minute walk away; ask at the counter for a stamp "
-              "that gives you the first hour free."),
-        ("p", f"Riverside is our smaller shop at {RIVERSIDE_ADDR}, right next to the "
-              "Mill Lane entrance of the River Path. It handles rentals, accessories and "
-              "light repairs: Safety Checks, flat repairs and Standard Tune-Ups. Adaptive "
-              "trikes and hand cycles are kept at Riverside and can be booked by phone. "
-              "Full Services and E-Bike Services dropped off at Riverside travel to the "
-              "Harbour Street workshop in our van each morning, which adds one working "
-              "day to the usual turnaround."),
+        (
+            "p",
+            f"Harbour Street is our flagship shop at {HARBOUR_ADDR}, opposite the "
+            "ferry terminal. It handles sales, rentals, guided tours and the full "
+            "workshop, including our dedicated e-bike bench. Customers can park bikes "
+            "in the covered rack by the door. The nearest car park is the Quayside "
+            "multi-storey, a three-minute walk away; ask at the counter for a stamp "
+            "that gives you the first hour free.",
+        ),
+        (
+            "p",
+            f"Riverside is our smaller shop at {RIVERSIDE_ADDR}, right next to the "
+            "Mill Lane entrance of the River Path. It handles rentals, accessories and "
+            "light repairs: Safety Checks, flat repairs and Standard Tune-Ups. Adaptive "
+            "trikes and hand cycles are kept at Riverside and can be booked by phone. "
+            "Full Services and E-Bike Services dropped off at Riverside travel to the "
+            "Harbour Street workshop in our van each morning, which adds one working "
+            "day to the usual turnaround.",
+        ),
         ("h2", "Opening hours"),
-        ("p", "Harbour Street is open Monday to Friday from 8:00 a.m. to 7:00 p.m., "
-              "Saturday from 9:00 a.m. to 6:00 p.m. and Sunday from 10:00 a.m. to "
-              "4:00 p.m. Riverside is open Tuesday to Saturday from 10:00 a.m. to "
-              "6:00 p.m. and Sunday from 10:00 a.m. to 4:00 p.m.; it is closed on "
-              "Mondays. On public holidays Harbour Street opens from 10:00 a.m. to "
-              "4:00 p.m. and Riverside stays closed. Both shops are closed on "
-              "25 December and 1 January."),
-        ("p", "The workshop counter stops taking drop-offs 30 minutes before closing "
-              "time, and the last rental of the day leaves one hour before closing."),
+        (
+            "p",
+            "Harbour Street is open Monday to Friday from 8:00 a.m. to 7:00 p.m., "
+            "Saturday from 9:00 a.m. to 6:00 p.m. and Sunday from 10:00 a.m. to "
+            "4:00 p.m. Riverside is open Tuesday to Saturday from 10:00 a.m. to "
+            "6:00 p.m. and Sunday from 10:00 a.m. to 4:00 p.m.; it is closed on "
+            "Mondays. On public holidays Harbour Street opens from 10:00 a.m. to "
+            "4:00 p.m. and Riverside stays closed. Both shops are closed on "
+            "25 December and 1 January.",
+        ),
+        (
+            "p",
+            "The workshop counter stops taking drop-offs 30 minutes before closing "
+            "time, and the last rental of the day leaves one hour before closing.",
+        ),
         ("h2", "How to reach us"),
-        ("p", f"Call {PHONE} during Harbour Street opening hours, or email {EMAIL}; we "
-              "answer email within one working day. Workshop questions can go straight "
-              f"to {WORKSHOP_EMAIL}. If something goes wrong while you are out on a "
-              f"rental bike, use the rental assistance line, {ASSIST_PHONE}. It is "
-              "answered from 8:00 a.m. to 7:00 p.m. every day from April to October, and "
-              "during Harbour Street opening hours for the rest of the year."),
+        (
+            "p",
+            f"Call {PHONE} during Harbour Street opening hours, or email {EMAIL}; we "
+            "answer email within one working day. Workshop questions can go straight "
+            f"to {WORKSHOP_EMAIL}. If something goes wrong while you are out on a "
+            f"rental bike, use the rental assistance line, {ASSIST_PHONE}. It is "
+            "answered from 8:00 a.m. to 7:00 p.m. every day from April to October, and "
+            "during Harbour Street opening hours for the rest of the year.",
+        ),
     ]
     p2 = [
         ("h1", "Renting a Bike"),
-        ("p", "Our rental fleet is maintained in our own workshop and every bike is "
-              "checked before each hire. You can book online at "
-              f"{DOMAIN}/rent, by phone, or simply walk in. Walk-ins are welcome "
-              "whenever bikes are available, but on summer weekends we recommend booking "
-              "at least 48 hours ahead, and e-bikes sell out first."),
+        (
+            "p",
+            "Our rental fleet is maintained in our own workshop and every bike is "
+            "checked before each hire. You can book online at "
+            f"{DOMAIN}/rent, by phone, or simply walk in. Walk-ins are welcome "
+            "whenever bikes are available, but on summer weekends we recommend booking "
+            "at least 48 hours ahead, and e-bikes sell out first.",
+        ),
         ("h2", "The fleet and prices"),
-        ("p", "The Northwind Commuter is a seven-speed city bike with mudguards, a "
-              "basket and lights. The Trail Hybrid has wider tyres and 21 gears for the "
-              "gravel sections of the coast path. The Velora e-City is a pedal-assist "
-              "e-bike with a range of about 80 km on a full battery. We also rent "
-              "tandems and kids bikes with 20 inch and 24 inch wheels."),
+        (
+            "p",
+            "The Northwind Commuter is a seven-speed city bike with mudguards, a "
+            "basket and lights. The Trail Hybrid has wider tyres and 21 gears for the "
+            "gravel sections of the coast path. The Velora e-City is a pedal-assist "
+            "e-bike with a range of about 80 km on a full battery. We also rent "
+            "tandems and kids bikes with 20 inch and 24 inch wheels.",
+        ),
         ("table:rental_prices", ""),
-        ("p", "A half-day is four hours from pick-up. A full day runs until closing "
-              "time of the shop you rented from. A week is seven days, returned by "
-              "closing time on the seventh day. Add-ons are charged per day: child seat "
-              "$6, child trailer $10, pannier bags $5 and the optional damage waiver $5."),
+        (
+            "p",
+            "A half-day is four hours from pick-up. A full day runs until closing "
+            "time of the shop you rented from. A week is seven days, returned by "
+            "closing time on the seventh day. Add-ons are charged per day: child seat "
+            "$6, child trailer $10, pannier bags $5 and the optional damage waiver $5.",
+        ),
         ("h2", "Who can rent and what to bring"),
-        ("p", "The person signing the rental agreement must be 18 or older and show "
-              "photo ID and a credit or debit card in their own name. Riders aged 14 to "
-              "17 can rent an adult bike if a parent or guardian signs the agreement in "
-              "the shop. Kids bikes for riders under 14 are only rented together with "
-              "a bike for an accompanying adult."),
+        (
+            "p",
+            "The person signing the rental agreement must be 18 or older and show "
+            "photo ID and a credit or debit card in their own name. Riders aged 14 to "
+            "17 can rent an adult bike if a parent or guardian signs the agreement in "
+            "the shop. Kids bikes for riders under 14 are only rented together with "
+            "a bike for an accompanying adult.",
+        ),
         ("h2", "Helmets, locks and accessories"),
-        ("p", "A helmet and a D-lock are included free with every rental, and lights are "
-              "fitted to every bike. We stock helmets in five sizes, including toddler "
-              f"sizes for the child seat. {PDF_PAGE2_SENTENCE} If you prefer your own "
-              "helmet, you are welcome to bring it."),
+        (
+            "p",
+            "A helmet and a D-lock are included free with every rental, and lights are "
+            "fitted to every bike. We stock helmets in five sizes, including toddler "
+            f"sizes for the child seat. {PDF_PAGE2_SENTENCE} If you prefer your own "
+            "helmet, you are welcome to bring it.",
+        ),
         ("h2", "Deposits"),
-        ("p", "We place a pre-authorisation hold on your card when you collect the bike: "
-              "$150 for standard bikes, $200 for tandems and $300 for e-bikes. Nothing is "
-              "charged unless fees are due. We release the hold as soon as the bike is "
-              "checked back in, although some banks take up to five business days to "
-              "show the released amount."),
+        (
+            "p",
+            "We place a pre-authorisation hold on your card when you collect the bike: "
+            "$150 for standard bikes, $200 for tandems and $300 for e-bikes. Nothing is "
+            "charged unless fees are due. We release the hold as soon as the bike is "
+            "checked back in, although some banks take up to five business days to "
+            "show the released amount.",
+        ),
     ]
     p3 = [
         ("h1", "During and After Your Rental"),
         ("h2", "Returning your bike"),
-        ("p", "You can return a rental bike to either shop, whichever is more convenient, "
-              "at no extra charge. Please check the Riverside opening hours first: it is "
-              "closed on Mondays, and there is no drop box. When you return the bike, a "
-              "member of staff checks it with you and closes the rental on the spot, so "
-              "you leave knowing exactly what, if anything, you owe."),
+        (
+            "p",
+            "You can return a rental bike to either shop, whichever is more convenient, "
+            "at no extra charge. Please check the Riverside opening hours first: it is "
+            "closed on Mondays, and there is no drop box. When you return the bike, a "
+            "member of staff checks it with you and closes the rental on the spot, so "
+            "you leave knowing exactly what, if anything, you owe.",
+        ),
         ("h2", "Late returns"),
-        ("p", "If you need more time, call us before your rental ends and we will extend "
-              "it at the normal rate when the bike is not already booked. Bikes returned "
-              "late without an extension are charged a late fee for every started 30 "
-              "minutes: $8 per period for standard bikes, tandems and kids bikes, and $15 "
-              "per period for e-bikes. The total late fee is capped at one extra full-day "
-              "rate for that bike. For example, a Northwind Commuter returned 50 minutes "
-              "late is charged two periods, which is $16."),
-        ("p", "A bike that has not been returned or reported within 24 hours of the end "
-              "of the rental is treated as missing. We will try to reach you by phone and "
-              "email first, and then report it to the police."),
+        (
+            "p",
+            "If you need more time, call us before your rental ends and we will extend "
+            "it at the normal rate when the bike is not already booked. Bikes returned "
+            "late without an extension are charged a late fee for every started 30 "
+            "minutes: $8 per period for standard bikes, tandems and kids bikes, and $15 "
+            "per period for e-bikes. The total late fee is capped at one extra full-day "
+            "rate for that bike. For example, a Northwind Commuter returned 50 minutes "
+            "late is charged two periods, which is $16.",
+        ),
+        (
+            "p",
+            "A bike that has not been returned or reported within 24 hours of the end "
+            "of the rental is treated as missing. We will try to reach you by phone and "
+            "email first, and then report it to the police.",
+        ),
         ("h2", "Breakdowns and flat tyres"),
-        ("p", f"If your bike breaks down or gets a flat, call the assistance line on "
-              f"{ASSIST_PHONE}. Within 10 km of either shop we bring a replacement bike "
-              "within 60 minutes at no charge. Further out, we will talk you through a "
-              "roadside fix or arrange a meeting point. Please do not pay another shop "
-              "for repairs to a rental bike, as we cannot refund them."),
+        (
+            "p",
+            f"If your bike breaks down or gets a flat, call the assistance line on "
+            f"{ASSIST_PHONE}. Within 10 km of either shop we bring a replacement bike "
+            "within 60 minutes at no charge. Further out, we will talk you through a "
+            "roadside fix or arrange a meeting point. Please do not pay another shop "
+            "for repairs to a rental bike, as we cannot refund them.",
+        ),
         ("h2", "Damage, loss and theft"),
-        ("p", "Normal wear and tear is never charged. For accidental damage, the optional "
-              "damage waiver at $5 per day limits what you pay to $50 per incident. "
-              "Without the waiver you pay the repair cost at workshop rates, up to the "
-              "replacement value of the bike. Always lock the bike to a fixed object with "
-              "the D-lock we supply. If it is stolen, report the theft to the police "
-              "within 24 hours and give us the report number. With the waiver your theft "
-              "excess is $250 for a standard bike or $600 for an e-bike. The full rules "
-              "are in our Customer Policies document."),
+        (
+            "p",
+            "Normal wear and tear is never charged. For accidental damage, the optional "
+            "damage waiver at $5 per day limits what you pay to $50 per incident. "
+            "Without the waiver you pay the repair cost at workshop rates, up to the "
+            "replacement value of the bike. Always lock the bike to a fixed object with "
+            "the D-lock we supply. If it is stolen, report the theft to the police "
+            "within 24 hours and give us the report number. With the waiver your theft "
+            "excess is $250 for a standard bike or $600 for an e-bike. The full rules "
+            "are in our Customer Policies document.",
+        ),
         ("h2", "Riding rules"),
-        ("p", "The River Path has a speed limit of 15 km/h, and e-bikes must be ridden "
-              "with pedal assist only on the Beach Promenade. Bikes may not be taken on "
-              "the sand, raced, or used to carry more than one person unless they are "
-              "tandems. Switch on your lights from dusk, and keep to the left when "
-              "passing walkers on shared paths."),
+        (
+            "p",
+            "The River Path has a speed limit of 15 km/h, and e-bikes must be ridden "
+            "with pedal assist only on the Beach Promenade. Bikes may not be taken on "
+            "the sand, raced, or used to carry more than one person unless they are "
+            "tandems. Switch on your lights from dusk, and keep to the left when "
+            "passing walkers on shared paths.",
+        ),
     ]
     p4 = [
         ("h1", "Workshop and Repairs"),
-        ("p", "Our workshop services any make of bicycle, wherever you bought it. The one "
-              "exception is e-bikes fitted with aftermarket conversion kits: for safety "
-              "and insurance reasons we cannot work on them. We do service factory-built "
-              "e-bikes with Bosch, Shimano STEPS, Brose and Bafang mid-drive systems."),
+        (
+            "p",
+            "Our workshop services any make of bicycle, wherever you bought it. The one "
+            "exception is e-bikes fitted with aftermarket conversion kits: for safety "
+            "and insurance reasons we cannot work on them. We do service factory-built "
+            "e-bikes with Bosch, Shimano STEPS, Brose and Bafang mid-drive systems.",
+        ),
         ("h2", "Booking a service"),
-        ("p", f"Book online at {DOMAIN}/workshop, call {PHONE}, or walk in. Safety "
-              "Checks and flat repairs are done while you wait whenever a mechanic is "
-              "free. For longer jobs, the next free drop-off slot is usually two to four "
-              "working days away in summer and one to two days in winter. Northwind Club "
-              "members get a priority slot within three working days all year round."),
+        (
+            "p",
+            f"Book online at {DOMAIN}/workshop, call {PHONE}, or walk in. Safety "
+            "Checks and flat repairs are done while you wait whenever a mechanic is "
+            "free. For longer jobs, the next free drop-off slot is usually two to four "
+            "working days away in summer and one to two days in winter. Northwind Club "
+            "members get a priority slot within three working days all year round.",
+        ),
         ("h2", "Service menu at a glance"),
-        ("p", "A Safety Check costs $25. A flat repair costs $15 plus the inner tube. A "
-              "Standard Tune-Up costs $65 and takes about two working days. A Full Service "
-              "costs $140 and takes three to four working days. An E-Bike Service costs "
-              "$160 and takes three to five working days. Wheel truing is $20 per wheel. "
-              "For $25 extra, our express option finishes a Wheel True or Standard "
-              "Tune-Up the same day if you drop the bike off at Harbour Street before "
-              "11:00 a.m. The full service descriptions are in our Customer Policies "
-              "document."),
+        (
+            "p",
+            "A Safety Check costs $25. A flat repair costs $15 plus the inner tube. A "
+            "Standard Tune-Up costs $65 and takes about two working days. A Full Service "
+            "costs $140 and takes three to four working days. An E-Bike Service costs "
+            "$160 and takes three to five working days. Wheel truing is $20 per wheel. "
+            "For $25 extra, our express option finishes a Wheel True or Standard "
+            "Tune-Up the same day if you drop the bike off at Harbour Street before "
+            "11:00 a.m. The full service descriptions are in our Customer Policies "
+            "document.",
+        ),
         ("h2", "Estimates and approval"),
-        ("p", "Every job starts with a free written estimate. Work outside a fixed-price "
-              "service is charged at $60 per hour in 15-minute increments, plus parts. If "
-              "we find something that would raise the bill by more than $30 over the "
-              "estimate, we call or text you and wait for your approval before doing it. "
-              "You are welcome to bring your own parts; we will fit them, but our "
-              "guarantee then covers the labour only, not the part."),
+        (
+            "p",
+            "Every job starts with a free written estimate. Work outside a fixed-price "
+            "service is charged at $60 per hour in 15-minute increments, plus parts. If "
+            "we find something that would raise the bill by more than $30 over the "
+            "estimate, we call or text you and wait for your approval before doing it. "
+            "You are welcome to bring your own parts; we will fit them, but our "
+            "guarantee then covers the labour only, not the part.",
+        ),
         ("h2", "Collection and storage"),
-        ("p", "We send a text message as soon as your bike is ready. Bikes can be stored "
-              "free of charge for 14 days after that message. From day 15 we charge a "
-              "storage fee of $5 per day. If a bike is still uncollected after 90 days "
-              "and three attempts to contact you, we may sell it to cover the bill, as "
-              "allowed by local law."),
+        (
+            "p",
+            "We send a text message as soon as your bike is ready. Bikes can be stored "
+            "free of charge for 14 days after that message. From day 15 we charge a "
+            "storage fee of $5 per day. If a bike is still uncollected after 90 days "
+            "and three attempts to contact you, we may sell it to cover the bill, as "
+            "allowed by local law.",
+        ),
         ("h2", "E-bike batteries"),
-        ("p", "Every E-Bike Service includes a battery health report. If a battery is "
-              "still under the manufacturer warranty and fails the test, we send it to "
-              "the manufacturer for you; this usually takes two to three weeks, and we "
-              "can lend you a spare battery for compatible Bosch and Shimano systems in "
-              "the meantime. We do not accept loose batteries for disposal unless they "
-              "came from a bike we sold or serviced."),
+        (
+            "p",
+            "Every E-Bike Service includes a battery health report. If a battery is "
+            "still under the manufacturer warranty and fails the test, we send it to "
+            "the manufacturer for you; this usually takes two to three weeks, and we "
+            "can lend you a spare battery for compatible Bosch and Shimano systems in "
+            "the meantime. We do not accept loose batteries for disposal unless they "
+            "came from a bike we sold or serviced.",
+        ),
     ]
     p5 = [
         ("h1", "Membership, Tours and Extras"),
         ("h2", "The Northwind Club"),
-        ("p", "The Northwind Club costs $49 a year and pays for itself quickly if you "
-              "ride often. Members get 15% off all rentals, 10% off parts and "
-              "accessories, a free Safety Check every quarter, and a priority workshop "
-              "slot within three working days. Membership starts on the day you join and "
-              "is linked to one named person; it cannot be shared. Sign up at either shop "
-              "or online."),
+        (
+            "p",
+            "The Northwind Club costs $49 a year and pays for itself quickly if you "
+            "ride often. Members get 15% off all rentals, 10% off parts and "
+            "accessories, a free Safety Check every quarter, and a priority workshop "
+            "slot within three working days. Membership starts on the day you join and "
+            "is linked to one named person; it cannot be shared. Sign up at either shop "
+            "or online.",
+        ),
         ("h2", "Guided tours"),
-        ("p", "The Harbour Loop is a relaxed 2.5-hour ride around the old docks and the "
-              "lighthouse breakwater. It leaves Harbour Street every Saturday at 10:00 "
-              "a.m. from April to October and costs $45 per person, bike and helmet "
-              "included. The Lighthouse Ride is a four-hour e-bike tour along the coast "
-              "to Cape Merrow, leaving Sundays at 9:30 a.m., for $79 per person. Tours "
-              "need at least three riders; if too few people book, we offer a free move "
-              "to another date or a full refund. Private group tours can be arranged "
-              "for six or more riders."),
+        (
+            "p",
+            "The Harbour Loop is a relaxed 2.5-hour ride around the old docks and the "
+            "lighthouse breakwater. It leaves Harbour Street every Saturday at 10:00 "
+            "a.m. from April to October and costs $45 per person, bike and helmet "
+            "included. The Lighthouse Ride is a four-hour e-bike tour along the coast "
+            "to Cape Merrow, leaving Sundays at 9:30 a.m., for $79 per person. Tours "
+            "need at least three riders; if too few people book, we offer a free move "
+            "to another date or a full refund. Private group tours can be arranged "
+            "for six or more riders.",
+        ),
         ("h2", "Maintenance classes"),
-        ("p", "Fix a Flat is a one-hour class for beginners held on the first Tuesday "
-              "of every month at 6:30 p.m. at Harbour Street. It costs $20, and you keep "
-              "the tyre levers. Know Your Bike is a three-hour Saturday morning workshop "
-              "covering brakes, gears and chain care for $55. Places are limited to eight "
-              "people so everyone gets hands-on time."),
+        (
+            "p",
+            "Fix a Flat is a one-hour class for beginners held on the first Tuesday "
+            "of every month at 6:30 p.m. at Harbour Street. It costs $20, and you keep "
+            "the tyre levers. Know Your Bike is a three-hour Saturday morning workshop "
+            "covering brakes, gears and chain care for $55. Places are limited to eight "
+            "people so everyone gets hands-on time.",
+        ),
         ("h2", "Gift cards"),
-        ("p", "Gift cards are available in any amount from $20 to $500, in store or as an "
-              "e-card by email. They are valid for three years from the date of purchase "
-              "and can be spent on rentals, tours, classes, servicing and anything in the "
-              "shop, at both locations. Gift cards cannot be exchanged for cash."),
+        (
+            "p",
+            "Gift cards are available in any amount from $20 to $500, in store or as an "
+            "e-card by email. They are valid for three years from the date of purchase "
+            "and can be spent on rentals, tours, classes, servicing and anything in the "
+            "shop, at both locations. Gift cards cannot be exchanged for cash.",
+        ),
         ("h2", "Buying a new bike"),
-        ("p", "Every new bike includes a free professional fit and a free Safety Check "
-              "within 60 days of purchase, which is when new cables usually stretch and "
-              "gears need a small adjustment. We also take trade-ins: bring your old bike "
-              "and we will give you a written offer, valid for 14 days, that you can put "
-              "towards a new one. Our return and price-match rules are set out in the "
-              "Customer Policies document."),
+        (
+            "p",
+            "Every new bike includes a free professional fit and a free Safety Check "
+            "within 60 days of purchase, which is when new cables usually stretch and "
+            "gears need a small adjustment. We also take trade-ins: bring your old bike "
+            "and we will give you a written offer, valid for 14 days, that you can put "
+            "towards a new one. Our return and price-match rules are set out in the "
+            "Customer Policies document.",
+        ),
         ("p", "Thank you for riding with us. See you on the waterfront."),
     ]
     return [p1, p2, p3, p4, p5]
@@ -327,26 +414,47 @@ RENTAL_PRICES = [
 def build_pdf(path: Path) -> None:
     styles = getSampleStyleSheet()
     body = ParagraphStyle(
-        "Body", parent=styles["BodyText"], fontName="Helvetica", fontSize=10,
-        leading=14, spaceAfter=6,
+        "Body",
+        parent=styles["BodyText"],
+        fontName="Helvetica",
+        fontSize=10,
+        leading=14,
+        spaceAfter=6,
     )
     h1 = ParagraphStyle(
-        "H1", parent=styles["Heading1"], fontName="Helvetica-Bold", fontSize=18,
-        leading=22, spaceAfter=8, textColor=colors.HexColor("#1F4E79"),
+        "H1",
+        parent=styles["Heading1"],
+        fontName="Helvetica-Bold",
+        fontSize=18,
+        leading=22,
+        spaceAfter=8,
+        textColor=colors.HexColor("#1F4E79"),
     )
     h2 = ParagraphStyle(
-        "H2", parent=styles["Heading2"], fontName="Helvetica-Bold", fontSize=12,
-        leading=15, spaceBefore=6, spaceAfter=4, textColor=colors.HexColor("#1F4E79"),
+        "H2",
+        parent=styles["Heading2"],
+        fontName="Helvetica-Bold",
+        fontSize=12,
+        leading=15,
+        spaceBefore=6,
+        spaceAfter=4,
+        textColor=colors.HexColor("#1F4E79"),
     )
     title = ParagraphStyle(
-        "Title", parent=h1, fontSize=24, leading=28, alignment=TA_CENTER,
+        "Title",
+        parent=h1,
+        fontSize=24,
+        leading=28,
+        alignment=TA_CENTER,
     )
     tables = {"rental_prices": RENTAL_PRICES}
 
     story: list = [
         Paragraph("Northwind Bikes Customer Handbook", title),
-        Paragraph("Rentals, repairs and everything in between. 2024 edition.",
-                  ParagraphStyle("Sub", parent=body, alignment=TA_CENTER)),
+        Paragraph(
+            "Rentals, repairs and everything in between. 2024 edition.",
+            ParagraphStyle("Sub", parent=body, alignment=TA_CENTER),
+        ),
         Spacer(1, 10),
     ]
     pages = _pdf_pages()
@@ -360,15 +468,20 @@ def build_pdf(path: Path) -> None:
                 story.append(Paragraph(_t(text), body))
             elif kind.startswith("table:"):
                 data = tables[kind.split(":", 1)[1]]
-                t = Table(data, colWidths=[2.3 * inch, 1.3 * inch, 1.1 * inch, 1.0 * inch],
-                          hAlign="LEFT")
-                t.setStyle(TableStyle([
-                    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9.5),
-                    ("FONT", (0, 1), (-1, -1), "Helvetica", 9.5),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DCE6F1")),
-                    ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#7F7F7F")),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ]))
+                t = Table(
+                    data, colWidths=[2.3 * inch, 1.3 * inch, 1.1 * inch, 1.0 * inch], hAlign="LEFT"
+                )
+                t.setStyle(
+                    TableStyle(
+                        [
+                            ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9.5),
+                            ("FONT", (0, 1), (-1, -1), "Helvetica", 9.5),
+                            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DCE6F1")),
+                            ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#7F7F7F")),
+                            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                        ]
+                    )
+                )
                 story += [t, Spacer(1, 8)]
         if i < len(pages) - 1:
             story.append(PageBreak())
@@ -377,17 +490,21 @@ def build_pdf(path: Path) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 8)
         canvas.setFillColor(colors.HexColor("#7F7F7F"))
-        canvas.drawString(inch, LETTER[1] - 0.6 * inch,
-                          "Northwind Bikes - Customer Handbook")
-        canvas.drawRightString(LETTER[0] - inch, 0.55 * inch,
-                               f"Page {doc.page} of {len(pages)}")
+        canvas.drawString(inch, LETTER[1] - 0.6 * inch, "Northwind Bikes - Customer Handbook")
+        canvas.drawRightString(LETTER[0] - inch, 0.55 * inch, f"Page {doc.page} of {len(pages)}")
         canvas.restoreState()
 
     doc = SimpleDocTemplate(
-        str(path), pagesize=LETTER, leftMargin=inch, rightMargin=inch,
-        topMargin=0.85 * inch, bottomMargin=0.85 * inch,
-        title="Northwind Bikes Customer Handbook", author=COMPANY,
-        subject="Rentals, repairs, memberships and tours", creator="examples/generate.py",
+        str(path),
+        pagesize=LETTER,
+        leftMargin=inch,
+        rightMargin=inch,
+        topMargin=0.85 * inch,
+        bottomMargin=0.85 * inch,
+        title="Northwind Bikes Customer Handbook",
+        author=COMPANY,
+        subject="Rentals, repairs, memberships and tours",
+        creator="examples/generate.py",
         invariant=1,
     )
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
@@ -398,30 +515,54 @@ def build_pdf(path: Path) -> None:
 # ==========================================================================
 SERVICE_TABLE = [
     ["Service", "Price", "What is included", "Typical turnaround"],
-    ["Safety Check", "$25",
-     "Brakes, tyres, chain and every bolt inspected, with an honest verdict on "
-     "whether the bike is safe to ride.", "30 minutes, while you wait"],
-    ["Flat Repair", "$15 + tube ($8, tubeless sealant $12)",
-     "New inner tube or tubeless plug, tyre checked for glass and thorns, "
-     "pressure set.", "20 minutes, while you wait"],
-    ["Wheel True", "$20 per wheel",
-     "Spoke tension balanced and wobble removed on the truing stand.", "Same day"],
-    ["Standard Tune-Up", "$65",
-     "Both wheels trued, brakes and gears adjusted, drivetrain cleaned and "
-     "lubricated.", "2 working days"],
+    [
+        "Safety Check",
+        "$25",
+        "Brakes, tyres, chain and every bolt inspected, with an honest verdict on "
+        "whether the bike is safe to ride.",
+        "30 minutes, while you wait",
+    ],
+    [
+        "Flat Repair",
+        "$15 + tube ($8, tubeless sealant $12)",
+        "New inner tube or tubeless plug, tyre checked for glass and thorns, pressure set.",
+        "20 minutes, while you wait",
+    ],
+    [
+        "Wheel True",
+        "$20 per wheel",
+        "Spoke tension balanced and wobble removed on the truing stand.",
+        "Same day",
+    ],
+    [
+        "Standard Tune-Up",
+        "$65",
+        "Both wheels trued, brakes and gears adjusted, drivetrain cleaned and lubricated.",
+        "2 working days",
+    ],
     ["Full Service", "$140", DOCX_TABLE_SENTENCE, "3 to 4 working days"],
-    ["E-Bike Service", "$160",
-     "Standard Tune-Up plus motor firmware update, battery health report and "
-     "torque check of the motor mounts.", "3 to 5 working days"],
-    ["Express surcharge", "+$25",
-     "A Wheel True or Standard Tune-Up finished the same day when dropped off at "
-     "Harbour Street before 11:00 a.m.",
-     "Same day"],
+    [
+        "E-Bike Service",
+        "$160",
+        "Standard Tune-Up plus motor firmware update, battery health report and "
+        "torque check of the motor mounts.",
+        "3 to 5 working days",
+    ],
+    [
+        "Express surcharge",
+        "+$25",
+        "A Wheel True or Standard Tune-Up finished the same day when dropped off at "
+        "Harbour Street before 11:00 a.m.",
+        "Same day",
+    ],
 ]
 
 REPLACEMENT_VALUES = [
-    ("Northwind Commuter", "$650"), ("Trail Hybrid", "$900"), ("Tandem", "$1,400"),
-    ("Velora e-City (e-bike)", "$2,400"), ("Kids bike", "$300"),
+    ("Northwind Commuter", "$650"),
+    ("Trail Hybrid", "$900"),
+    ("Tandem", "$1,400"),
+    ("Velora e-City (e-bike)", "$2,400"),
+    ("Kids bike", "$300"),
 ]
 
 
@@ -547,7 +688,8 @@ def build_docx(path: Path) -> None:
         "Without the waiver you pay for repairs at our normal workshop rates, up to the "
         "replacement value of the bike. If a bike is stolen or lost, you pay its full "
         "replacement value. Current replacement values are: "
-        + "; ".join(f"{name} {value}" for name, value in REPLACEMENT_VALUES) + "."
+        + "; ".join(f"{name} {value}" for name, value in REPLACEMENT_VALUES)
+        + "."
     )
     d.add_heading("Reporting a theft", level=2)
     d.add_paragraph(
@@ -715,47 +857,71 @@ def build_html(path: Path) -> None:
 # 4. FAQ CSV
 # ==========================================================================
 FAQS = [
-    ("What time do you open on Sundays?",
-     "Both shops, Harbour Street and Riverside, are open from 10:00 a.m. to 4:00 p.m. "
-     "on Sundays."),
-    ("Do I have to reserve a rental bike ahead of time?",
-     f"Walk-ins are welcome when bikes are available, but we recommend booking online "
-     f"at {DOMAIN}/rent at least 48 hours ahead for summer weekends. E-bikes go first, "
-     "as we only have 20 of them."),
-    ("How much is a full-day e-bike rental?",
-     "A Velora e-City e-bike costs $55 for a full day (until closing time), $35 for a "
-     "half-day of four hours, or $220 for a week."),
-    (FAQ_QUESTION,
-     "Yes. Cancel at least 24 hours before your start time and you pay nothing. "
-     "Cancellations within 24 hours are charged 50% of the rental price, and no-shows "
-     "pay in full. If a severe weather warning is issued for Port Ellery, you can "
-     "cancel or move the booking free of charge."),
-    ("Are helmets included when I rent?",
-     "Yes, every rental comes with a free helmet and a D-lock. Child seats, trailers "
-     "and pannier bags can be added for a small daily fee."),
-    ("How old do I have to be to rent a bike?",
-     "The renter must be 18 or older with photo ID and a payment card. Riders aged 14 "
-     "to 17 can rent if a parent or guardian signs the agreement in the shop."),
-    ("Will you repair a bike I bought somewhere else?",
-     "Yes, we service every make of bike, wherever it was bought. The only exception is "
-     "e-bikes with aftermarket conversion kits, which we cannot work on."),
-    ("How long does a tune-up take?",
-     "A Standard Tune-Up ($65) usually takes two working days. For $25 extra we can "
-     "finish it the same day if you drop the bike at Harbour Street before 11:00 a.m."),
-    ("Can I return a new bike if I change my mind?",
-     "Yes, within 30 days of purchase if it has been ridden less than 50 km and is in "
-     "resaleable condition. Bring your receipt; the refund goes back to your original "
-     "payment method within 5 to 7 business days."),
-    ("What do I get with a Northwind Club membership?",
-     "For $49 a year you get 15% off rentals, 10% off parts and accessories, a free "
-     "Safety Check every quarter and a priority workshop slot within three working days."),
-    ("Do you sell gift cards?",
-     "Yes, for any amount from $20 to $500, in store or as an e-card. They are valid for "
-     "three years and can be used for rentals, tours, classes, servicing and purchases "
-     "at both shops."),
-    ("What should I do if my rental bike gets a flat tyre?",
-     f"Call the rental assistance line on {ASSIST_PHONE}. Within 10 km of either shop we "
-     "bring you a replacement bike within 60 minutes at no charge."),
+    (
+        "What time do you open on Sundays?",
+        "Both shops, Harbour Street and Riverside, are open from 10:00 a.m. to 4:00 p.m. "
+        "on Sundays.",
+    ),
+    (
+        "Do I have to reserve a rental bike ahead of time?",
+        f"Walk-ins are welcome when bikes are available, but we recommend booking online "
+        f"at {DOMAIN}/rent at least 48 hours ahead for summer weekends. E-bikes go first, "
+        "as we only have 20 of them.",
+    ),
+    (
+        "How much is a full-day e-bike rental?",
+        "A Velora e-City e-bike costs $55 for a full day (until closing time), $35 for a "
+        "half-day of four hours, or $220 for a week.",
+    ),
+    (
+        FAQ_QUESTION,
+        "Yes. Cancel at least 24 hours before your start time and you pay nothing. "
+        "Cancellations within 24 hours are charged 50% of the rental price, and no-shows "
+        "pay in full. If a severe weather warning is issued for Port Ellery, you can "
+        "cancel or move the booking free of charge.",
+    ),
+    (
+        "Are helmets included when I rent?",
+        "Yes, every rental comes with a free helmet and a D-lock. Child seats, trailers "
+        "and pannier bags can be added for a small daily fee.",
+    ),
+    (
+        "How old do I have to be to rent a bike?",
+        "The renter must be 18 or older with photo ID and a payment card. Riders aged 14 "
+        "to 17 can rent if a parent or guardian signs the agreement in the shop.",
+    ),
+    (
+        "Will you repair a bike I bought somewhere else?",
+        "Yes, we service every make of bike, wherever it was bought. The only exception is "
+        "e-bikes with aftermarket conversion kits, which we cannot work on.",
+    ),
+    (
+        "How long does a tune-up take?",
+        "A Standard Tune-Up ($65) usually takes two working days. For $25 extra we can "
+        "finish it the same day if you drop the bike at Harbour Street before 11:00 a.m.",
+    ),
+    (
+        "Can I return a new bike if I change my mind?",
+        "Yes, within 30 days of purchase if it has been ridden less than 50 km and is in "
+        "resaleable condition. Bring your receipt; the refund goes back to your original "
+        "payment method within 5 to 7 business days.",
+    ),
+    (
+        "What do I get with a Northwind Club membership?",
+        "For $49 a year you get 15% off rentals, 10% off parts and accessories, a free "
+        "Safety Check every quarter and a priority workshop slot within three working days.",
+    ),
+    (
+        "Do you sell gift cards?",
+        "Yes, for any amount from $20 to $500, in store or as an e-card. They are valid for "
+        "three years and can be used for rentals, tours, classes, servicing and purchases "
+        "at both shops.",
+    ),
+    (
+        "What should I do if my rental bike gets a flat tyre?",
+        f"Call the rental assistance line on {ASSIST_PHONE}. Within 10 km of either shop we "
+        "bring you a replacement bike within 60 minutes at no charge.",
+    ),
 ]
 
 
@@ -900,8 +1066,11 @@ def verify(out: Path) -> None:
     html_all = _norm(soup.get_text(" "))
     csv_all = _norm((out / CSV_NAME).read_text(encoding="utf-8"))
     corpora = {"pdf": " ".join(pages), "docx": docx_all, "html": html_all, "csv": csv_all}
-    for sentence, home in [(PDF_PAGE2_SENTENCE, "pdf"), (DOCX_TABLE_SENTENCE, "docx"),
-                           (HTML_MAIN_SENTENCE, "html")]:
+    for sentence, home in [
+        (PDF_PAGE2_SENTENCE, "pdf"),
+        (DOCX_TABLE_SENTENCE, "docx"),
+        (HTML_MAIN_SENTENCE, "html"),
+    ]:
         for name, text in corpora.items():
             if name != home and sentence in text:
                 problems.append(f"anchor for {home} also found in {name}")
@@ -923,8 +1092,10 @@ def verify(out: Path) -> None:
     if problems:
         sys.exit("generate.py self-check failed:\n  " + "\n  ".join(problems))
     words = ", ".join(str(len(t.split())) for t in pages)
-    print(f"ok: {len(pages)} PDF pages (words per page: {words}), "
-          f"{pdf.stat().st_size} bytes; {len(rows)} FAQs")
+    print(
+        f"ok: {len(pages)} PDF pages (words per page: {words}), "
+        f"{pdf.stat().st_size} bytes; {len(rows)} FAQs"
+    )
 
 
 def main() -> None:

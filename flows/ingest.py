@@ -41,20 +41,27 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-_stage = task(cache_policy=NO_CACHE, persist_result=False)
-_retrying = task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=_transient,
-)
+def _stage(fn: Any, name: str, *, retry: bool = False) -> Any:
+    """A pipeline function as a Prefect task: no caching or persisted results (tasks pass
+    in-process objects); transient errors retried with backoff where ``retry`` is set."""
+    if not retry:
+        return task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
+    return task(
+        fn,
+        name=name,
+        cache_policy=NO_CACHE,
+        persist_result=False,
+        retries=2,
+        retry_delay_seconds=[1, 5],
+        retry_condition_fn=_transient,
+    )
 
-load_task = _retrying(ingest.load, name="load")
-parse_task = _stage(ingest.parse, name="parse")
-chunk_task = _stage(ingest.chunk, name="chunk")
-embed_task = _retrying(ingest.embed, name="embed")
-store_task = _retrying(ingest.store, name="store")
+
+load_task = _stage(ingest.load, "load", retry=True)
+parse_task = _stage(ingest.parse, "parse")
+chunk_task = _stage(ingest.chunk, "chunk")
+embed_task = _stage(ingest.embed, "embed", retry=True)
+store_task = _stage(ingest.store, "store", retry=True)
 
 
 @flow(name="ingest-data-source", log_prints=False)
@@ -175,7 +182,10 @@ def ingest_chatbot(
 
 
 def _publish_summary(results: list[dict[str, Any]]) -> None:
-    lines = ["| source | status | chunks | embedded | reused | error |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| source | status | chunks | embedded | reused | error |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         lines.append(
             f"| {r['source']} | {r['status']} | {r['chunks']} | {r['embedded']} | {r['reused']}"

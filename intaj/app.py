@@ -52,7 +52,9 @@ def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:
                 f" (intaj ingest FILE --chatbot {ref})"
             )
         owner = chatbots_db.local_profile(conn)
-        return chatbots_db.get_or_create(conn, user_id=owner, name=ref)
+        return chatbots_db.get_or_create(
+            conn, user_id=owner, name=ref, language=ctx.settings.default_language
+        )
 
 
 def is_url(ref: str) -> bool:

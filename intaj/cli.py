@@ -17,7 +17,12 @@ from core.errors import IntajError
 
 # Prefect's INFO chatter would drown the CLI's own output; --verbose brings it back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
+    # Ephemeral mode: keep Prefect's state beside ours, one SQLite file per INTAJ_HOME.
+    _home = os.environ.get("INTAJ_HOME") or os.path.expanduser("~/.local/share/intaj")
+    os.environ["PREFECT_HOME"] = os.path.join(_home, "prefect")
 
 app = typer.Typer(
     help=(
@@ -30,7 +35,9 @@ app = typer.Typer(
     add_completion=False,
 )
 source_app = typer.Typer(help="Register and list data sources.", no_args_is_help=True)
-faq_app = typer.Typer(help="Manage a chatbot's FAQs (embedded into the same index).", no_args_is_help=True)
+faq_app = typer.Typer(
+    help="Manage a chatbot's FAQs (embedded into the same index).", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 app.add_typer(faq_app, name="faq")

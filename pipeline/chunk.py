@@ -9,6 +9,7 @@ silently truncated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
@@ -35,6 +36,15 @@ class ChunkSpec:
         return ChunkSpec(limit, min(self.overlap_tokens, limit // 4))
 
 
+_SOFT_BREAK = re.compile(r"(?<![.!?:;\n])[ \t]*\n(?![ \t]*(?:[-•*‣◦]|\d+[.)])\s|\n)")
+
+
+def reflow(text: str) -> str:
+    """Join line breaks that only wrap a sentence (PDF layout); keep paragraph breaks, list
+    items and breaks after sentence punctuation."""
+    return _SOFT_BREAK.sub(" ", text)
+
+
 def _blocks(sections: Iterable[Section]) -> Iterator[tuple[Section, str]]:
     """Consecutive sections with the same page, headings, kind and URL, joined."""
 
@@ -43,7 +53,10 @@ def _blocks(sections: Iterable[Section]) -> Iterator[tuple[Section, str]]:
 
     for _, group in groupby(sections, key=key):
         items = list(group)
-        text = "\n\n".join(s.text.strip() for s in items if s.text.strip())
+        texts = (s.text.strip() for s in items if s.text.strip())
+        if items[0].kind != "table":
+            texts = (reflow(t) for t in texts)
+        text = "\n\n".join(texts)
         if text:
             yield items[0], text
 

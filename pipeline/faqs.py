@@ -32,14 +32,18 @@ def sync(pool: ConnectionPool, embedder: Embedder, *, chatbot_id: str) -> FaqSyn
         stored = chunks_db.faq_contents(conn, chatbot_id=chatbot_id, model=embedder.model_name)
     pending = []
     for faq in faqs:
-        chunk = faq_chunk(question=faq.question, answer=faq.answer, count_tokens=embedder.count_tokens)
+        chunk = faq_chunk(
+            question=faq.question, answer=faq.answer, count_tokens=embedder.count_tokens
+        )
         if stored.get(faq.id) != (chunk.content_hash, chunk.content):
             pending.append((faq.id, chunk))
     rows, embedded, reused = embed(
         pool, embedder, chatbot_id=chatbot_id, chunks=[c for _, c in pending]
     )
     with pool.connection() as conn:
-        chunks_db.ensure_model_index(conn, model=embedder.model_name, dimensions=embedder.dimensions)
+        chunks_db.ensure_model_index(
+            conn, model=embedder.model_name, dimensions=embedder.dimensions
+        )
         for (faq_id, _), row in zip(pending, rows, strict=True):
             chunks_db.replace_faq_chunks(
                 conn, chatbot_id=chatbot_id, faq_id=faq_id, model=embedder.model_name, rows=[row]

@@ -29,6 +29,7 @@ from pipeline import sources as storage
 from pipeline.chunk import ChunkSpec, chunk_document
 from pipeline.embed import Embedder
 from pipeline.parse import parse_document
+from pipeline.parse.registry import ParseLimits
 
 PIPELINE_VERSION = "1"
 EMBED_BATCH = 256
@@ -108,7 +109,14 @@ def load(
 
 
 def parse(document: Document, settings: Settings) -> Parsed:
-    return parse_document(document)
+    limits = ParseLimits(
+        max_seconds=settings.parse_max_seconds,
+        max_memory_bytes=settings.parse_max_memory_bytes,
+        max_pages=settings.parse_max_pages,
+        max_text_chars=settings.parse_max_text_chars,
+        sandbox=settings.parse_sandbox,
+    )
+    return parse_document(document, limits=limits)
 
 
 def chunk(parsed: Parsed, embedder: Embedder, spec: ChunkSpec) -> list[Chunk]:
@@ -167,7 +175,9 @@ def store(
 ) -> None:
     source = loaded.source
     with pool.connection() as conn:
-        chunks_db.ensure_model_index(conn, model=embedder.model_name, dimensions=embedder.dimensions)
+        chunks_db.ensure_model_index(
+            conn, model=embedder.model_name, dimensions=embedder.dimensions
+        )
         conn.commit()
         written = chunks_db.replace_source_chunks(
             conn,

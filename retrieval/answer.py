@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from core.settings import Settings
 from core.types import Answer, Citation, Hit
 from db import messages as messages_db
+from pipeline.chunk import reflow
 from retrieval.search import Scope, scope_for, search
 
 NOT_FOUND = (
@@ -30,7 +31,7 @@ NOT_FOUND = (
     " contact a human agent."
 )
 SNIPPET_CHARS = 240
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9$\"'(])|\n+")
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -53,20 +54,34 @@ def cite(hits: Sequence[Hit]) -> tuple[Citation, ...]:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 20]
+    """Sentences of a passage; line breaks inside a sentence (PDF layout) are joined."""
+    text = reflow(text)
+    return [" ".join(s.split()) for s in _SENTENCE.split(text) if len(s.strip()) > 20]
+
+
+def answer_text(hit: Hit) -> str:
+    """What a hit can contribute to an answer: an FAQ's answer, or a chunk's content."""
+    return str(hit.metadata.get("answer", hit.content)) if hit.is_faq else hit.content
 
 
 def extract(
     message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, *, max_sentences: int = 3
-) -> str:
-    """The sentences of ``hits`` closest to the message, in reading order, with [n] markers."""
-    candidates = [(n, i, s) for n, h in enumerate(hits, 1) for i, s in enumerate(sentences(h.content))]
+) -> tuple[str, list[Hit]]:
+    """The sentences of ``hits`` closest to the message, in reading order, with [n] markers.
+    A sentence's score is its similarity to the message, lifted by its passage's rank."""
+    candidates = [
+        (n, i, s) for n, h in enumerate(hits, 1) for i, s in enumerate(sentences(answer_text(h)))
+    ]
     if not candidates:
-        return " ".join(f"{snippet(h.content)} [{n}]" for n, h in enumerate(hits, 1))
+        top = list(hits[:1])
+        return " ".join(f"{snippet(answer_text(h))} [1]" for h in top), top
     vectors = scope.embedder.embed([s for _, _, s in candidates])
-    scores = vectors @ message_vector
+    prior = np.array([hits[n - 1].score for n, _, _ in candidates], dtype=np.float32)
+    scores = 0.7 * (vectors @ message_vector) + 0.3 * prior
     best = sorted(np.argsort(-scores)[:max_sentences], key=lambda j: candidates[j][:2])
-    return " ".join(f"{candidates[j][2]} [{candidates[j][0]}]" for j in best)
+    used = sorted({candidates[j][0] for j in best})
+    text = " ".join(f"{candidates[j][2]} [{used.index(candidates[j][0]) + 1}]" for j in best)
+    return text, [hits[n - 1] for n in used]
 
 
 def answer(
@@ -99,12 +114,27 @@ def answer(
     return result
 
 
+def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
+    """The FAQ that answers the message directly: one whose question is close to the message
+    (``faq_direct_threshold``), or one clearly closer than any document passage
+    (``faq_top_threshold`` and ``faq_margin``)."""
+    faqs = [h for h in hits if h.is_faq]
+    if not faqs:
+        return None
+    best = max(faqs, key=lambda h: h.score)
+    if best.score >= settings.faq_direct_threshold:
+        return best
+    docs = max((h.score for h in hits if not h.is_faq), default=0.0)
+    if best.score >= settings.faq_top_threshold and best.score - docs >= settings.faq_margin:
+        return best
+    return None
+
+
 def compose(
     *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
 ) -> Answer:
-    faqs = [h for h in hits if h.is_faq]
-    if faqs and faqs[0].score >= settings.faq_direct_threshold:
-        top = faqs[0]
+    top = faq_match(hits, settings)
+    if top is not None:
         return Answer(
             answer=f"{top.metadata.get('answer', top.content)} [1]",
             citations=cite([top]),
@@ -115,9 +145,10 @@ def compose(
     if confidence < settings.abstain_threshold:
         fallback = scope.chatbot.settings.get("fallback_text") or NOT_FOUND
         return Answer(answer=str(fallback), citations=(), confidence=confidence, abstained=True)
-    used = [h for h in hits if h.score >= settings.abstain_threshold][:3]
+    relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
+    text, used = extract(message_vector, relevant, scope)
     return Answer(
-        answer=extract(message_vector, used, scope),
+        answer=text,
         citations=cite(used),
         confidence=confidence,
         abstained=False,

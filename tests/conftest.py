@@ -66,7 +66,10 @@ def make_chatbot(pool: ConnectionPool) -> Iterator[object]:
                 conn, name="test", email=f"{uuid.uuid4().hex}@test.invalid"
             )
             bot = chatbots_db.create(
-                conn, user_id=owner, name=name or f"bot-{uuid.uuid4().hex[:8]}", **kwargs  # type: ignore[arg-type]
+                conn,
+                user_id=owner,
+                name=name or f"bot-{uuid.uuid4().hex[:8]}",
+                **kwargs,  # type: ignore[arg-type]
             )
         created.append(owner)
         return bot

@@ -6,7 +6,9 @@ from core.types import Parsed, Section
 from pipeline.chunk import ChunkSpec, chunk_document, faq_chunk
 from pipeline.embed import Embedder
 
-LONG = " ".join(f"Sentence number {i} explains one more detail of the rental policy." for i in range(200))
+LONG = " ".join(
+    f"Sentence number {i} explains one more detail of the rental policy." for i in range(200)
+)
 
 
 def test_chunks_stay_within_the_model_window(embedder: Embedder) -> None:
@@ -43,7 +45,9 @@ def test_chunks_never_cross_pages_or_headings(embedder: Embedder) -> None:
 def test_overlap_repeats_a_little_context(embedder: Embedder) -> None:
     parsed = Parsed(sections=(Section(LONG),))
     chunks = chunk_document(
-        parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec(max_tokens=128, overlap_tokens=24)
+        parsed,
+        count_tokens=embedder.count_tokens,
+        spec=ChunkSpec(max_tokens=128, overlap_tokens=24),
     )
     first_tail = chunks[0].content.split()[-3:]
     assert " ".join(first_tail) in chunks[1].content
@@ -57,7 +61,15 @@ def test_chunking_is_deterministic(embedder: Embedder) -> None:
 
 
 def test_faq_chunk_embeds_the_question_and_stores_both(embedder: Embedder) -> None:
-    chunk = faq_chunk(question=" Do you rent e-bikes? ", answer="Yes, 20 of them.", count_tokens=embedder.count_tokens)
+    chunk = faq_chunk(
+        question=" Do you rent e-bikes? ",
+        answer="Yes, 20 of them.",
+        count_tokens=embedder.count_tokens,
+    )
     assert chunk.embed_text == "Do you rent e-bikes?"
     assert chunk.content == "Do you rent e-bikes?\n\nYes, 20 of them."
-    assert chunk.metadata == {"kind": "faq", "question": "Do you rent e-bikes?", "answer": "Yes, 20 of them."}
+    assert chunk.metadata == {
+        "kind": "faq",
+        "question": "Do you rent e-bikes?",
+        "answer": "Yes, 20 of them.",
+    }

@@ -15,15 +15,23 @@ from typer.testing import CliRunner
 
 from db import chunks as chunks_db
 from intaj.cli import app
-
 from tests.conftest import EXAMPLES
 
 PDF = EXAMPLES / "northwind-handbook.pdf"
 DOCX = EXAMPLES / "northwind-policies.docx"
 HTML = EXAMPLES / "northwind-about.html"
-PAGE_2 = "Every returned rental helmet spends ten minutes in a UV cleaning cabinet before it goes back on the wall."
-TABLE_CELL = "We strip the bike down to the bare frame, clean every part by hand, and rebuild it with new cables and housing."
-HTML_PARAGRAPH = "Marta Okafor opened the first Northwind Bikes workshop in a converted ferry ticket office on Harbour Street in 2009."
+PAGE_2 = (
+    "Every returned rental helmet spends ten minutes in a UV cleaning cabinet"
+    " before it goes back on the wall."
+)
+TABLE_CELL = (
+    "We strip the bike down to the bare frame, clean every part by hand,"
+    " and rebuild it with new cables and housing."
+)
+HTML_PARAGRAPH = (
+    "Marta Okafor opened the first Northwind Bikes workshop in a converted ferry ticket"
+    " office on Harbour Street in 2009."
+)
 
 runner = CliRunner()
 
@@ -81,7 +89,9 @@ def test_docx_table_rows_keep_their_headings(demo: tuple[str, dict[str, Any]]) -
     assert hits[0]["metadata"].get("headings")
 
 
-def test_ingesting_again_embeds_nothing(demo: tuple[str, dict[str, Any]], pool: ConnectionPool) -> None:
+def test_ingesting_again_embeds_nothing(
+    demo: tuple[str, dict[str, Any]], pool: ConnectionPool
+) -> None:
     name, first = demo
     with pool.connection() as conn:
         before = chunks_db.count(conn, chatbot_id=first["chatbot"])
@@ -109,7 +119,14 @@ def test_bad_files_fail_alone_with_clear_errors(
     name = f"bad-{uuid.uuid4().hex[:6]}"
     try:
         code, out = intaj(
-            "ingest", str(corrupt), str(empty), str(unsupported), str(good), "--chatbot", name, "--json"
+            "ingest",
+            str(corrupt),
+            str(empty),
+            str(unsupported),
+            str(good),
+            "--chatbot",
+            name,
+            "--json",
         )
         by_name = {Path(s["source"]).name: s for s in out["sources"]}
         assert code == 1
@@ -118,7 +135,10 @@ def test_bad_files_fail_alone_with_clear_errors(
         for bad in ("broken.pdf", "empty.txt", "program.exe"):
             assert by_name[bad]["status"] == "failed"
             assert by_name[bad]["error"]
-        assert "empty" in by_name["empty.txt"]["error"].lower() or "no text" in by_name["empty.txt"]["error"].lower()
+        assert (
+            "empty" in by_name["empty.txt"]["error"].lower()
+            or "no text" in by_name["empty.txt"]["error"].lower()
+        )
         assert "pdf" in by_name["broken.pdf"]["error"].lower()
         assert "support" in by_name["program.exe"]["error"].lower()
         code, listed = intaj("source", "list", "--chatbot", name, "--json")
@@ -136,7 +156,7 @@ def test_failed_reingestion_keeps_the_previous_chunks(
     doc.write_text("The Riverside shop opens at nine and closes at six, Tuesday to Sunday.\n")
     name = f"keep-{uuid.uuid4().hex[:6]}"
     try:
-        code, first = intaj("ingest", str(doc), "--chatbot", name, "--json")
+        code, _ = intaj("ingest", str(doc), "--chatbot", name, "--json")
         assert code == 0
         doc.write_bytes(b"")  # the re-upload is broken
         code, second = intaj("ingest", str(doc), "--chatbot", name, "--json")

@@ -38,7 +38,9 @@ def rows_for(texts: list[str], vectors: np.ndarray) -> list[ChunkRow]:
 def add_source(pool: ConnectionPool, bot: Chatbot, embedder: Embedder, rows: list[ChunkRow]) -> str:
     with pool.connection() as conn:
         source = sources_db.add(conn, chatbot_id=bot.id, type="txt", path=f"{bot.id}/x/facts.txt")
-        chunks_db.ensure_model_index(conn, model=embedder.model_name, dimensions=embedder.dimensions)
+        chunks_db.ensure_model_index(
+            conn, model=embedder.model_name, dimensions=embedder.dimensions
+        )
         conn.commit()
         chunks_db.replace_source_chunks(
             conn, chatbot_id=bot.id, source_id=source.id, model=embedder.model_name, rows=rows
@@ -62,14 +64,14 @@ def test_search_is_confined_to_one_chatbot_even_when_another_crowds_the_query(
     near /= np.linalg.norm(near, axis=1, keepdims=True)
     texts = [f"crowd chunk {i}" for i in range(len(near))]
     add_source(pool, crowd, embedder, rows_for(texts, near))
+    dims = embedder.dimensions
     with pool.connection() as conn:
         conn.execute("ANALYZE chunks")
         plan = "\n".join(
             r[0]
             for r in conn.execute(
                 "EXPLAIN SELECT id FROM chunks WHERE embedding_model = %s"
-                f" ORDER BY embedding::vector({embedder.dimensions}) <=> %s::vector({embedder.dimensions})"
-                " LIMIT 5",
+                f" ORDER BY embedding::vector({dims}) <=> %s::vector({dims}) LIMIT 5",
                 (embedder.model_name, q),
             )
         )
@@ -87,7 +89,10 @@ def test_search_is_confined_to_one_chatbot_even_when_another_crowds_the_query(
 
 
 def test_filters_only_narrow_the_chatbot_scope(
-    pool: ConnectionPool, settings: Settings, embedder: Embedder, make_chatbot: Callable[..., Chatbot]
+    pool: ConnectionPool,
+    settings: Settings,
+    embedder: Embedder,
+    make_chatbot: Callable[..., Chatbot],
 ) -> None:
     from db.search import Filters
 

@@ -15,7 +15,15 @@ from core.settings import Settings
 from db import migrate
 from db.connection import connect, database_url
 
-SEED_TABLES = ["profiles", "chatbots", "messages", "faqs", "data_sources", "connections", "workflows"]
+SEED_TABLES = [
+    "profiles",
+    "chatbots",
+    "messages",
+    "faqs",
+    "data_sources",
+    "connections",
+    "workflows",
+]
 
 
 @pytest.fixture
@@ -37,7 +45,15 @@ def test_seed_tables_keep_their_columns(pool: object, settings: Settings) -> Non
         "messages": {"id", "chatbot_id", "role", "content", "created_at"},
         "faqs": {"id", "chatbot_id", "question", "answer"},
         "data_sources": {"id", "chatbot_id", "type", "path", "created_at"},
-        "connections": {"id", "user_id", "chatbot_id", "platform", "credentials", "active", "created_at"},
+        "connections": {
+            "id",
+            "user_id",
+            "chatbot_id",
+            "platform",
+            "credentials",
+            "active",
+            "created_at",
+        },
         "workflows": {"id", "user_id", "chatbot_id", "name", "definition", "active", "created_at"},
     }
     with connect(database_url(settings)) as conn:
@@ -100,8 +116,12 @@ def test_chatbot_deletion_cascades_to_everything_it_owns(fresh_database: str) ->
         ).fetchone()
         assert bot is not None
         conn.execute("INSERT INTO faqs (chatbot_id, question, answer) VALUES (%s, 'q', 'a')", bot)
-        conn.execute("INSERT INTO data_sources (chatbot_id, type, path) VALUES (%s, 'pdf', 'x')", bot)
-        conn.execute("INSERT INTO messages (chatbot_id, role, content) VALUES (%s, 'user', 'hi')", bot)
+        conn.execute(
+            "INSERT INTO data_sources (chatbot_id, type, path) VALUES (%s, 'pdf', 'x')", bot
+        )
+        conn.execute(
+            "INSERT INTO messages (chatbot_id, role, content) VALUES (%s, 'user', 'hi')", bot
+        )
         conn.execute("DELETE FROM chatbots WHERE id = %s", bot)
         left = conn.execute(
             "SELECT (SELECT count(*) FROM faqs) + (SELECT count(*) FROM data_sources)"
@@ -154,7 +174,7 @@ def test_supabase_mode_adds_auth_key_and_row_level_security(fresh_database: str)
         rls = conn.execute(
             "SELECT bool_and(relrowsecurity) FROM pg_class"
             " WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",
-            (SEED_TABLES + ["chunks", "ingestion_runs"],),
+            ([*SEED_TABLES, "chunks", "ingestion_runs"],),
         ).fetchone()
     assert owners == {alice}
     assert profiles == (1,)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+from importlib.util import find_spec
 
 import docx
 import pytest
@@ -17,6 +18,7 @@ from reportlab.pdfgen import canvas
 from core.errors import ParseError
 from core.types import Document, Parsed, Section
 from pipeline.parse import detect_type, parse_document
+from pipeline.parse.other import SPACY_MODEL, elements_to_sections
 from pipeline.parse.registry import PARSERS, ParseLimits
 
 IN_PROCESS = ParseLimits(sandbox=False)
@@ -109,9 +111,7 @@ def test_docx_heading_paths_lists_and_tables_in_document_order():
 
     assert parsed.title == "Refund handbook"
     assert parsed.sections == (
-        Section(
-            text="Refunds are paid within 14 days.\nKeep the receipt.", headings=("Refunds",)
-        ),
+        Section(text="Refunds are paid within 14 days.\nKeep the receipt.", headings=("Refunds",)),
         Section(text="- Gift cards\n- Sale items", headings=("Refunds", "Exceptions")),
         Section(
             text="Plan | Price\nBasic | 10 USD", headings=("Refunds", "Exceptions"), kind="table"
@@ -174,7 +174,18 @@ def test_html_without_main_uses_the_body_and_the_first_h1_as_title():
 
 
 def test_markdown_headings_become_the_heading_path():
-    source = b"# Guide\n\nIntro text.\n\n## Install\n\nRun [the installer](http://x).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    source = b"""# Guide
+
+Intro text.
+
+## Install
+
+Run [the installer](http://x).
+
+| a | b |
+|---|---|
+| 1 | 2 |
+"""
 
     parsed = parse(source, "guide.md")
 
@@ -196,6 +207,49 @@ def test_csv_rows_become_a_table():
     parsed = parse(b"name,price\nBasic,10\nPro,20\n", "prices.csv")
 
     assert parsed.sections == (Section(text="name | price\nBasic | 10\nPro | 20", kind="table"),)
+
+
+# --- Other formats (unstructured) ---------------------------------------------------------
+
+
+def test_unstructured_elements_map_to_sections_with_pages_and_headings():
+    from unstructured.documents.elements import (
+        ElementMetadata,
+        ListItem,
+        NarrativeText,
+        Table,
+        Title,
+    )
+
+    def on_page(page: int, depth: int | None = None) -> ElementMetadata:
+        return ElementMetadata(page_number=page, category_depth=depth)
+
+    table_html = "<table><tr><td>Plan</td><td>Price</td></tr><tr><td>Pro</td><td>20</td></tr>"
+    table_metadata = on_page(2)
+    table_metadata.text_as_html = table_html
+    elements = [
+        Title("Slides", metadata=on_page(1, 0)),
+        NarrativeText("Welcome.", metadata=on_page(1)),
+        Title("Prices", metadata=on_page(2, 1)),
+        ListItem("Cheap", metadata=on_page(2)),
+        Table("Plan Price Pro 20", metadata=table_metadata),
+    ]
+
+    sections = elements_to_sections(elements).build()
+
+    assert sections == (
+        Section(text="Welcome.", page=1, headings=("Slides",)),
+        Section(text="- Cheap", page=2, headings=("Slides", "Prices")),
+        Section(text="Plan | Price\nPro | 20", page=2, headings=("Slides", "Prices"), kind="table"),
+    )
+
+
+@pytest.mark.skipif(find_spec(SPACY_MODEL) is not None, reason="the spaCy model is installed")
+def test_unstructured_formats_without_their_model_are_unavailable_not_fetched():
+    error = parse_error(b"<catalog><item>Tea</item></catalog>", "catalog.xml")
+
+    assert error.code == "parser_unavailable"
+    assert SPACY_MODEL in error.message
 
 
 # --- Detection and errors -------------------------------------------------------------------

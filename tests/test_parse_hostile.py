@@ -187,9 +187,7 @@ def test_docx_with_an_external_entity_doctype_is_refused_and_nothing_is_read():
     )
     declaration_end = xml.index(b"?>") + 2
     parts["word/document.xml"] = xml[:declaration_end] + doctype + xml[declaration_end:]
-    parts["word/document.xml"] = parts["word/document.xml"].replace(
-        b"Keep the receipt.", b"&e;&c;"
-    )
+    parts["word/document.xml"] = parts["word/document.xml"].replace(b"Keep the receipt.", b"&e;&c;")
 
     error = parse_error(zip_with(parts), "xxe.docx")
 

@@ -234,6 +234,13 @@ def test_u3_credentials_and_cookies_stay_with_their_origin(
     assert "Cookie" not in second
 
 
+def test_credentials_never_appear_in_errors(site: Site, tmp_path: Path) -> None:
+    url = f"http://alice:s3cret@127.0.0.1:{site.port}/status/404"
+    with pytest.raises(SourceError) as info:
+        fetch_url(url, settings=settings_for(tmp_path, site.host))
+    assert "s3cret" not in info.value.message and "alice" not in info.value.message
+
+
 # -- U4: DNS rebinding -----------------------------------------------------------------------
 
 

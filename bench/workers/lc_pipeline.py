@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.embeddings import Embeddings  # noqa: E402
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 
 CHUNK_SIZE, CHUNK_OVERLAP = 1000, 150
 COLLECTION = "bench"

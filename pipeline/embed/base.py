@@ -35,4 +35,5 @@ def check_vectors(vectors: np.ndarray, *, expected: int, dimensions: int, model:
         raise EmbeddingError(f"{model} returned non-finite values", code="embedding_invalid")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return array / norms
+    normalised: np.ndarray = array / norms
+    return normalised

@@ -45,8 +45,8 @@ class LocalEmbedder:
                 f" ({DEFAULT_MODEL}) or make the model's files available offline."
             ) from e
         self.model_name = model_name
-        self.dimensions = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        self.dimensions = int(self._model.get_embedding_dimension() or 0)
+        self.max_tokens = int(self._model.max_seq_length or 512)
         self.batch_size = batch_size
         self._tokenizer = self._model.tokenizer
         self._tokenizer.model_max_length = 10**9  # we count long texts; the model truncates

@@ -76,7 +76,9 @@ class OpenAIEmbedder:
             max_retries=settings.openai_max_retries,
             timeout=settings.openai_timeout_seconds,
         )
-        return cls(client, model, dims, send_dimensions=settings.openai_embedding_dimensions is not None)
+        return cls(
+            client, model, dims, send_dimensions=settings.openai_embedding_dimensions is not None
+        )
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)

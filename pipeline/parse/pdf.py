@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from pypdf import PasswordType, PdfReader
@@ -51,6 +53,36 @@ def _title(reader: PdfReader) -> str | None:
     return (clean_inline(str(title)) or None) if title else None
 
 
+_DIGITS = re.compile(r"\d+")
+EDGE_LINES = 3
+
+
+def _line_key(line: str) -> str:
+    return _DIGITS.sub("#", " ".join(line.lower().split()))
+
+
+def strip_running_lines(pages: list[str]) -> list[str]:
+    """Remove running headers and footers: lines near the top or bottom of a page that recur
+    (numbers aside, as in "Page 3 of 9") on most pages of a document of three or more pages."""
+    if len(pages) < 3:
+        return pages
+    edges = [
+        {_line_key(x) for x in lines[:EDGE_LINES] + lines[-EDGE_LINES:]}
+        for lines in (p.splitlines() for p in pages)
+    ]
+    counts = Counter(key for keys in edges for key in keys if key)
+    running = {key for key, n in counts.items() if n >= max(3, 0.6 * len(pages))}
+    cleaned = []
+    for page in pages:
+        lines = page.splitlines()
+        top = [x for x in lines[:EDGE_LINES] if _line_key(x) not in running]
+        middle = lines[EDGE_LINES:-EDGE_LINES] if len(lines) > 2 * EDGE_LINES else []
+        rest = lines[EDGE_LINES:] if len(lines) <= 2 * EDGE_LINES else lines[-EDGE_LINES:]
+        bottom = [x for x in rest if _line_key(x) not in running]
+        cleaned.append("\n".join(top + middle + bottom).strip())
+    return cleaned
+
+
 def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list[Section]]:
     count = len(reader.pages)
     if count > limits.max_pages:
@@ -59,12 +91,10 @@ def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list
             "document or raise INTAJ_PARSE_MAX_PAGES",
             code="too_many_pages",
         )
-    sections = []
+    texts = []
     chars = 0
     for number, page in enumerate(reader.pages, start=1):
         text = clean_block(page.extract_text() or "")
-        if not text:
-            continue
         chars += len(text)
         if chars > limits.max_text_chars:
             raise ParseError(
@@ -72,7 +102,12 @@ def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list
                 f"page {number}); split the document or raise INTAJ_PARSE_MAX_TEXT_CHARS",
                 code="document_too_large",
             )
-        sections.append(Section(text=text, page=number))
+        texts.append(text)
+    sections = [
+        Section(text=text, page=number)
+        for number, text in enumerate(strip_running_lines(texts), start=1)
+        if text
+    ]
     return count, sections
 
 

@@ -94,20 +94,14 @@ class _Crawl:
     def load_robots(self) -> None:
         try:
             doc = self.client.fetch(self.root + "/robots.txt", max_bytes=ROBOTS_MAX_BYTES)
-        except HTTPStatusError as e:
-            if 400 <= e.status < 500:  # no robots.txt: no rules
-                self.robots.parse([])
-                return
-            self._stay_out(e)
-            return
-        except SourceError as e:  # blocked, timed out, too large: stay out
-            self._stay_out(e)
+        except SourceError as e:
+            if isinstance(e, HTTPStatusError) and 400 <= e.status < 500:
+                self.robots.parse([])  # no robots.txt: no rules
+            else:  # blocked, 5xx, timed out, too large: stay out
+                log.warning("robots.txt unavailable for %s (%s): not crawling", self.root, e)
+                self.robots.parse(["User-agent: *", "Disallow: /"])
             return
         self.robots.parse(doc.data.decode("utf-8", errors="replace").splitlines())
-
-    def _stay_out(self, e: SourceError) -> None:
-        log.warning("robots.txt unavailable for %s (%s): not crawling", self.root, e)
-        self.robots.parse(["User-agent: *", "Disallow: /"])
 
     def load_sitemaps(self) -> None:
         pending = [*(self.robots.site_maps() or []), self.root + "/sitemap.xml"]

@@ -193,15 +193,17 @@ class GuardedClient:
         """GET ``url`` under the policy; the Document's ``url`` is the final URL."""
         budget = min(max_bytes or self.max_bytes, self.max_bytes)
         deadline = time.monotonic() + self.timeout
+        shown = _strip_userinfo(url)  # messages never carry the URL's credentials
         try:
             return self._fetch(url, budget, deadline)
         except httpx.InvalidURL as e:
-            raise SourceError(f"{url!r} is not a valid URL: {e}", code="url_invalid") from e
+            raise SourceError(f"{shown!r} is not a valid URL: {e}", code="url_invalid") from e
         except _TIMEOUTS as e:
-            raise _timeout(url) from e
+            raise _timeout(shown) from e
         except _NETWORK as e:
             raise SourceError(
-                f"could not fetch {url}: {e or type(e).__name__}; check the URL or try again later",
+                f"could not fetch {shown}: {e or type(e).__name__}; check the URL or try again"
+                " later",
                 code="fetch_failed",
                 transient=True,
             ) from e
@@ -219,7 +221,7 @@ class GuardedClient:
                     current = _strip_userinfo(urljoin(current, location.strip()))
                     continue
                 if response.status_code >= 400:
-                    raise HTTPStatusError(url, response.status_code)
+                    raise HTTPStatusError(current, response.status_code)
                 data = _read_body(response, url=current, budget=budget, deadline=deadline)
             finally:
                 response.close()
@@ -227,7 +229,8 @@ class GuardedClient:
             mime = content_type.split(";")[0].strip().lower() or None
             return Document(data=data, name=_document_name(current), mime=mime, url=current)
         raise SourceError(
-            f"{url} redirected more than {self.max_redirects} times (INTAJ_URL_MAX_REDIRECTS)",
+            f"{_strip_userinfo(url)} redirected more than {self.max_redirects} times"
+            " (INTAJ_URL_MAX_REDIRECTS)",
             code="too_many_redirects",
         )
 

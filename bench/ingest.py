@@ -1,0 +1,228 @@
+"""Ingestion benchmark: our pipeline against the idiomatic LangChain pipeline, same corpus,
+same run, alternating (ours, langchain, langchain, ours, ...), each in its own child process
+and its own fresh database.
+
+Ours is measured as users run it, ``intaj ingest FILES --chatbot bench --json``, and per stage
+from the ``ingestion_runs.timings`` it records. Then: the same command again over the unchanged
+corpus (re-ingest: must embed 0), LangChain's indexing API (first run and re-run), and the
+pure-encode limit on our chunks.
+
+    python -m bench.ingest --quick [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import child, corpus
+from bench.server import Server, server, sqlalchemy_url
+
+BENCH = Path(__file__).resolve().parent
+LC_PYTHON = BENCH / ".venv-langchain" / "bin" / "python"
+STAGES = ("load", "parse", "chunk", "embed", "store")
+
+
+def _intaj() -> list[str]:
+    script = Path(sys.executable).parent / "intaj"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from intaj.cli import main; main()"]
+
+
+def _ours_env(db_url: str, scratch: Path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db_url,
+        "INTAJ_HOME": str(scratch / "home"),
+        "PREFECT_HOME": str(scratch / "prefect"),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def _db_now(db_url: str) -> Any:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _recorded(db_url: str, since: Any) -> dict[str, Any]:
+    """What the runs started since ``since`` recorded: summed stage timings and counts."""
+    with psycopg.connect(db_url) as conn:
+        runs = conn.execute(
+            "SELECT status, chunks, embedded, reused, timings FROM ingestion_runs"
+            " WHERE started_at >= %s",
+            (since,),
+        ).fetchall()
+        tokens = conn.execute("SELECT coalesce(sum(tokens), 0) FROM chunks").fetchone()
+    stage_s = {s: sum(float(r[4].get(s, 0.0)) for r in runs) for s in STAGES}
+    return {
+        "runs": len(runs),
+        "statuses": sorted({r[0] for r in runs}),
+        "embedded_recorded": sum(r[2] for r in runs),
+        "reused_recorded": sum(r[3] for r in runs),
+        "stage_s": stage_s,
+        "stages_total_s": sum(stage_s.values()),
+        "tokens": int(tokens[0]) if tokens else 0,
+    }
+
+
+def _cli_ingest(files: list[Path], db_url: str, scratch: Path) -> dict[str, Any]:
+    since = _db_now(db_url)
+    argv = [*_intaj(), "ingest", *map(str, files), "--chatbot", "bench", "--json"]
+    run = child.run(argv, env=_ours_env(db_url, scratch))
+    if run.returncode not in (0, 1):
+        child.require_ok(run, "intaj ingest")
+    import json
+
+    printed = json.loads(run.stdout[run.stdout.index("{") :])
+    sources = printed["sources"]
+    out: dict[str, Any] = {
+        "wall_s": run.wall_s,
+        "exit_code": run.returncode,
+        "peak_rss_mb": run.peak_rss_mb,
+        "peak_tree_rss_mb": run.peak_tree_rss_mb,
+        "files": len(sources),
+        "failed": [
+            s["source"].rsplit("/", 1)[-1] + ": " + str(s["error"])
+            for s in sources
+            if s["status"] != "ready"
+        ],
+        "chunks": sum(s["chunks"] for s in sources),
+        "embedded": sum(s["embedded"] for s in sources),
+        "reused": sum(s["reused"] for s in sources),
+        **_recorded(db_url, since),
+    }
+    out["chunks_per_s"] = out["chunks"] / run.wall_s
+    out["tokens_per_s"] = out["tokens"] / run.wall_s
+    out["startup_and_overhead_s"] = run.wall_s - out["stages_total_s"]
+    return out
+
+
+def run_ours(files: list[Path], srv: Server, name: str, scratch: Path) -> dict[str, Any]:
+    url = srv.fresh_database(name)
+    first = _cli_ingest(files, url, scratch)
+    again = _cli_ingest(files, url, scratch)
+    srv.drop_database(name)
+    return {**first, "reingest": again}
+
+
+def run_langchain(mode: str, files: list[Path], srv: Server, name: str) -> dict[str, Any]:
+    if not LC_PYTHON.exists():
+        raise RuntimeError(f"{LC_PYTHON} is missing: see bench/README.md (LangChain baseline venv)")
+    url = srv.fresh_database(name)
+    argv = [str(LC_PYTHON), "-m", "bench.workers.lc_pipeline", mode, *map(str, files)]
+    run = child.require_ok(
+        child.run([*argv, "--db", sqlalchemy_url(url), "--out", "{out}"]), f"langchain {mode}"
+    )
+    srv.drop_database(name)
+    result = dict(run.result or {})
+    result.update(
+        wall_s=run.wall_s, peak_rss_mb=run.peak_rss_mb, peak_tree_rss_mb=run.peak_tree_rss_mb
+    )
+    if "chunks" in result:
+        result["chunks_per_s"] = result["chunks"] / run.wall_s
+        result["tokens_per_s"] = result["tokens"] / run.wall_s
+    return result
+
+
+def run_encode_limit(files: list[Path], scratch: Path) -> dict[str, Any]:
+    argv = child.python_module("bench.workers.ours_encode", *map(str, files), "--out", "{out}")
+    run = child.require_ok(child.run(argv, env={"INTAJ_HOME": str(scratch / "enc")}), "encode")
+    return {**(run.result or {}), "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in rows)
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    ours, lc = result["ours"], result["langchain"]
+    enc = result["encode_limit"]["encode"]
+    idx = {r["run"]: r for r in result["langchain_index"]["runs"]}
+    s: dict[str, Any] = {
+        "ours_chunks_per_s": _median(ours, "chunks_per_s"),
+        "ours_tokens_per_s": _median(ours, "tokens_per_s"),
+        "ours_wall_s": _median(ours, "wall_s"),
+        "ours_flow_chunks_per_s": statistics.median(
+            r["chunks"] / r["stages_total_s"] for r in ours if r["stages_total_s"]
+        ),
+        "langchain_chunks_per_s": _median(lc, "chunks_per_s"),
+        "langchain_tokens_per_s": _median(lc, "tokens_per_s"),
+        "langchain_wall_s": _median(lc, "wall_s"),
+        "encode_chunks_per_s": enc["chunks_per_s"],
+        "ours_reingest_wall_s": statistics.median(r["reingest"]["wall_s"] for r in ours),
+        "ours_reingest_embedded": max(r["reingest"]["embedded"] for r in ours),
+        "langchain_reingest_wall_s": idx["reingest"]["wall_s"],
+        "langchain_reingest_embedded": idx["reingest"]["embedded"],
+        "langchain_index_first_wall_s": idx["first"]["wall_s"],
+    }
+    s["ratio_chunks_per_s"] = s["ours_chunks_per_s"] / s["langchain_chunks_per_s"]
+    s["ratio_tokens_per_s"] = s["ours_tokens_per_s"] / s["langchain_tokens_per_s"]
+    s["speedup_same_corpus"] = s["langchain_wall_s"] / s["ours_wall_s"]
+    s["fraction_of_encode"] = s["ours_chunks_per_s"] / enc["chunks_per_s"]
+    s["flow_fraction_of_encode"] = s["ours_flow_chunks_per_s"] / enc["chunks_per_s"]
+    s["reingest_speedup"] = s["ours_wall_s"] / s["ours_reingest_wall_s"]
+    s["targets"] = {
+        "first_ingest_ge_2.5x_langchain_chunks_per_s": s["ratio_chunks_per_s"] >= 2.5,
+        "end_to_end_ge_0.85_of_encode": s["fraction_of_encode"] >= 0.85,
+        "reingest_ge_50x_faster_and_0_embedded": s["reingest_speedup"] >= 50
+        and s["ours_reingest_embedded"] == 0,
+    }
+    return s
+
+
+def _order(rounds: int) -> list[str]:
+    pairs = [("ours", "langchain"), ("langchain", "ours")]
+    return [name for r in range(rounds) for name in pairs[r % 2]]
+
+
+def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
+    folder = corpus.ensure(corpus_name)
+    files = corpus.corpus_files(folder)
+    result: dict[str, Any] = {
+        "corpus": corpus_name,
+        "files": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
+        "order": [],
+        "ours": [],
+        "langchain": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="intaj-bench-ours-") as tmp:
+        scratch = Path(tmp)
+        # Untimed warm-up: Prefect's first start creates its own database under PREFECT_HOME.
+        _cli_ingest(files[:1], srv.fresh_database("warmup"), scratch)
+        for i, name in enumerate(_order(rounds)):
+            result["order"].append(name)
+            if name == "ours":
+                result["ours"].append(run_ours(files, srv, f"ours_{i}", scratch))
+            else:
+                result["langchain"].append(run_langchain("ingest", files, srv, f"lc_{i}"))
+        result["langchain_index"] = run_langchain("index", files, srv, "lc_index")
+        result["encode_limit"] = run_encode_limit(files, scratch)
+    result["summary"] = summarise(result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Ingestion benchmark")
+    parser.add_argument("--large", action="store_true", help="the large corpus (default quick)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="ours+langchain pairs")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "ingest.json")
+    args = parser.parse_args()
+    with server() as srv:
+        result = run("large" if args.large else "quick", rounds=args.rounds, srv=srv)
+    child.dump(result, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

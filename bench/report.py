@@ -1,0 +1,203 @@
+"""bench/results/latest.md from the results JSON files: one table per benchmark, labelled with
+the machine and date, and each target with where we stand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.machine import label
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows
+    ]
+    return [*lines, ""]
+
+
+def _ingest(r: dict[str, Any]) -> list[str]:
+    s = r["summary"]
+    ours, lc = r["ours"][0], r["langchain"][0]
+    out = [
+        f"## Ingestion ({r['corpus']} corpus: {r['files']} files, {r['bytes'] / 1e6:.1f} MB)",
+        "",
+    ]
+    out.append(
+        f"Order of runs: {', '.join(r['order'])}, then LangChain indexing API, then encode limit. "
+        "Medians over rounds; stage times of the first round."
+    )
+    out.append("")
+    stage = ours["stage_s"]
+    t = lc["timings"]
+    out += _table(
+        ["", "ours (`intaj ingest`)", "LangChain", "ours / LangChain"],
+        [
+            [
+                "wall clock, s (process start to exit)",
+                s["ours_wall_s"],
+                s["langchain_wall_s"],
+                f"{s['langchain_wall_s'] / s['ours_wall_s']:.2f}× faster",
+            ],
+            ["chunks", ours["chunks"], lc["chunks"], ""],
+            [
+                "chunks/s",
+                s["ours_chunks_per_s"],
+                s["langchain_chunks_per_s"],
+                f"{s['ratio_chunks_per_s']:.2f}",
+            ],
+            ["model tokens", ours["tokens"], lc["tokens"], ""],
+            [
+                "tokens/s",
+                s["ours_tokens_per_s"],
+                s["langchain_tokens_per_s"],
+                f"{s['ratio_tokens_per_s']:.2f}",
+            ],
+            [
+                "chunks over the 256-token window (truncated)",
+                0,
+                lc.get("chunks_truncated", "?"),
+                "",
+            ],
+            ["load + parse, s", stage["load"] + stage["parse"], t["load_parse"], ""],
+            ["chunk / split, s", stage["chunk"], t["split"], ""],
+            ["model load, s", "(in startup)", t["model_load"], ""],
+            ["embed, s", stage["embed"], t["embed"], ""],
+            ["store, s", stage["store"], t["store"], ""],
+            [
+                "startup + flow overhead, s",
+                ours["startup_and_overhead_s"],
+                lc["wall_s"] - lc["pipeline_s"],
+                "",
+            ],
+            ["peak RSS of the process, MB", ours["peak_rss_mb"], lc["peak_rss_mb"], ""],
+            [
+                "peak RSS of its process tree, MB",
+                ours["peak_tree_rss_mb"],
+                lc["peak_tree_rss_mb"],
+                "",
+            ],
+            [
+                "failed files",
+                len(ours["failed"]),
+                f"{lc.get('documents_with_nul', 0)} pages with NUL (stripped)",
+                "",
+            ],
+        ],
+    )
+    enc = r["encode_limit"]["encode"]
+    out += _table(
+        ["encode limit (SentenceTransformer.encode, batch 32, our chunks)", "value"],
+        [
+            ["chunks/s", enc["chunks_per_s"]],
+            ["ours end to end / encode limit", f"{s['fraction_of_encode']:.2f}"],
+            ["ours flow stages only / encode limit", f"{s['flow_fraction_of_encode']:.2f}"],
+        ],
+    )
+    idx = {x["run"]: x for x in r["langchain_index"]["runs"]}
+    re_ours = ours["reingest"]
+    out += _table(
+        [
+            "re-ingest of the unchanged corpus",
+            "ours",
+            "LangChain index() (SQLRecordManager, incremental)",
+        ],
+        [
+            ["first run, s", ours["wall_s"], idx["first"]["wall_s"]],
+            ["re-run, s", re_ours["wall_s"], idx["reingest"]["wall_s"]],
+            ["chunks embedded on the re-run", re_ours["embedded"], idx["reingest"]["embedded"]],
+            [
+                "speed-up first / re-run",
+                f"{s['reingest_speedup']:.1f}×",
+                f"{idx['first']['wall_s'] / idx['reingest']['wall_s']:.1f}×",
+            ],
+        ],
+    )
+    return out + _targets(s["targets"])
+
+
+def _targets(targets: dict[str, bool]) -> list[str]:
+    return [f"- target `{k}`: {'met' if v else '**not met**'}" for k, v in targets.items()] + [""]
+
+
+def _search(r: dict[str, Any]) -> list[str]:
+    out = [
+        f"## Search ({r['chunks']:,} chunks, {r['chatbots']} chatbots,"
+        " synthetic clustered vectors)",
+        "",
+    ]
+    out.append(
+        f"Build: COPY {r['build']['copy_s']:.1f} s, HNSW index {r['build']['index_s']:.1f} s."
+    )
+    out.append("")
+    rows = []
+    for key, value in r.items():
+        if isinstance(value, dict) and "p95_ms" in value:
+            rows.append(
+                [
+                    key,
+                    value["concurrency"],
+                    value["p50_ms"],
+                    value["p95_ms"],
+                    value["p99_ms"],
+                    value["qps"],
+                ]
+            )
+    out += _table(["what", "concurrency", "p50 ms", "p95 ms", "p99 ms", "queries/s"], rows)
+    out.append(
+        f"recall@10 of vector search against exact search (chatbot filter): "
+        f"{r['recall']['recall@10']:.3f} (min {r['recall']['min']:.2f},"
+        f" {r['recall']['queries']} queries)"
+    )
+    out.append("")
+    return out + _targets(r["targets"])
+
+
+def _quality(r: dict[str, Any]) -> list[str]:
+    out = [f"## Retrieval quality ({r['set']}, {r['questions']} questions)", ""]
+    rows = [
+        [name, f"{v['recall@1']:.3f}", f"{v['recall@5']:.3f}", f"{v['mrr@10']:.3f}"]
+        for name, v in r["scores"].items()
+    ]
+    out += _table(["pipeline", "recall@1", "recall@5", "MRR@10"], rows)
+    out.append(
+        f"Chunks: ours {r['chunks']['ours']}, LangChain {r['chunks']['langchain']}. "
+        "recall@5 gain of hybrid over LangChain:"
+        f" {r['summary']['recall@5_gain_points_hybrid']:+.1f} points."
+    )
+    out.append("")
+    return out + _targets(r["summary"]["targets"])
+
+
+def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
+    out = ["# Benchmark results", "", f"Machine: {label(machine)}", ""]
+    if machine.get("noisy_note"):
+        out += [f"> {machine['noisy_note']}", ""]
+    for name, fn in (("ingest", _ingest), ("search", _search), ("quality", _quality)):
+        if name in results:
+            out += fn(results[name])
+    return "\n".join(out)
+
+
+def write(results_dir: Path = RESULTS) -> Path:
+    results = {
+        name: json.loads((results_dir / f"{name}.json").read_text(encoding="utf-8"))
+        for name in ("ingest", "search", "quality")
+        if (results_dir / f"{name}.json").exists()
+    }
+    machine = json.loads((results_dir / "machine.json").read_text(encoding="utf-8"))
+    target = results_dir / "latest.md"
+    target.write_text(render(results, machine) + "\n", encoding="utf-8")
+    return target

