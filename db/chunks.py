@@ -83,7 +83,13 @@ def existing_embeddings(
         " WHERE chatbot_id = %s AND embedding_model = %s AND content_hash = ANY(%s)",
         (chatbot_id, model, wanted),
     ).fetchall()
-    return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+    return {h: _as_array(v) for h, v in rows}
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """A vector as float32 numpy (pgvector's loader returns ``Vector`` objects)."""
+    array = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(array, dtype=np.float32)
 
 
 def _copy_rows(

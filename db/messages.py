@@ -18,8 +18,8 @@ def add(
     metadata: dict[str, Any] | None = None,
 ) -> str:
     row = conn.execute(
-        "INSERT INTO messages (chatbot_id, conversation_id, role, content, metadata)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id::text",
+        "INSERT INTO messages (chatbot_id, conversation_id, role, content, metadata, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, clock_timestamp()) RETURNING id::text",
         (chatbot_id, conversation_id, role, content, Jsonb(metadata or {})),
     ).fetchone()
     assert row is not None

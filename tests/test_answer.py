@@ -1,0 +1,98 @@
+"""Answers from the sample knowledge: FAQ first, extractive passages with citations otherwise,
+abstention when nothing matches; every turn is recorded in `messages`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from psycopg_pool import ConnectionPool
+from typer.testing import CliRunner
+
+from core.settings import Settings
+from db import chatbots as chatbots_db
+from db import messages as messages_db
+from db.chatbots import Chatbot
+from intaj.cli import app
+from retrieval.answer import answer, sentences
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def shop(pool: ConnectionPool, prefect_server: None) -> Iterator[Chatbot]:
+    name = f"shop-{uuid.uuid4().hex[:6]}"
+    docs = [str(EXAMPLES / n) for n in ("northwind-handbook.pdf", "northwind-about.html")]
+    assert runner.invoke(app, ["ingest", *docs, "--chatbot", name]).exit_code == 0
+    faqs = runner.invoke(app, ["faq", "import", str(EXAMPLES / "faqs.csv"), "--chatbot", name])
+    assert faqs.exit_code == 0, faqs.output
+    with pool.connection() as conn:
+        bot = chatbots_db.find(conn, ref=name)
+    assert bot is not None
+    yield bot
+    with pool.connection() as conn:
+        chatbots_db.delete(conn, chatbot_id=bot.id)
+
+
+def test_a_verbatim_faq_question_is_answered_from_the_faq(
+    pool: ConnectionPool, settings: Settings, shop: Chatbot
+) -> None:
+    result = answer(
+        pool, settings, chatbot_id=shop.id,
+        message="Can I cancel my rental booking and get a refund?",
+    )  # fmt: skip
+    assert not result.abstained
+    assert [c.source[:4] for c in result.citations] == ["faq:"]
+    assert result.answer.startswith("Yes. Cancel at least 24 hours before")
+    assert result.answer.endswith("[1]")
+
+
+def test_a_document_question_is_answered_with_cited_passages(
+    pool: ConnectionPool, settings: Settings, shop: Chatbot
+) -> None:
+    result = answer(pool, settings, chatbot_id=shop.id, message="Who started Northwind Bikes?")
+    assert not result.abstained
+    assert "Marta Okafor" in result.answer
+    cited = [c for c in result.citations if "Marta Okafor" in c.snippet]
+    assert cited and cited[0].source.endswith("northwind-about.html")
+    assert all(f"[{c.number}]" in result.answer for c in result.citations)
+
+
+def test_a_question_outside_the_knowledge_abstains(
+    pool: ConnectionPool, settings: Settings, shop: Chatbot
+) -> None:
+    result = answer(
+        pool, settings, chatbot_id=shop.id, message="What is the boiling point of tungsten?"
+    )
+    assert result.abstained
+    assert result.citations == ()
+    assert "could not find" in result.answer
+
+
+def test_both_turns_are_recorded_in_one_conversation(
+    pool: ConnectionPool, settings: Settings, shop: Chatbot
+) -> None:
+    first = answer(pool, settings, chatbot_id=shop.id, message="Who started Northwind Bikes?")
+    answer(
+        pool, settings, chatbot_id=shop.id, message="Do you rent e-bikes?",
+        conversation_id=first.conversation_id,
+    )  # fmt: skip
+    assert first.conversation_id is not None
+    with pool.connection() as conn:
+        turns = messages_db.history(conn, chatbot_id=shop.id, conversation_id=first.conversation_id)
+        meta = conn.execute(
+            "SELECT metadata FROM messages WHERE conversation_id = %s AND role = 'assistant'"
+            " ORDER BY created_at LIMIT 1",
+            (first.conversation_id,),
+        ).fetchone()
+    assert [role for role, _ in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[0][1] == "Who started Northwind Bikes?"
+    assert meta is not None and meta[0]["citations"][0]["source"].startswith(shop.id)
+
+
+def test_sentences_join_layout_line_breaks() -> None:
+    text = "Late returns cost $15 for every started\n30 minutes. Call us first.\n\nNew part here."
+    assert sentences(text) == ["Late returns cost $15 for every started 30 minutes."]
+    # short fragments ("Call us first.", "New part here.") are not answer material
