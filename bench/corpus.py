@@ -60,7 +60,22 @@ QUICK = CorpusSpec(
                 for page in ("introduction", "datastructures", "errors", "modules")
             ),
         ),
-        Pick("postgresql-doc-15", (f"{PG_HTML}/tutorial*.html",)),
+        Pick(
+            "postgresql-doc-15",
+            tuple(
+                f"{PG_HTML}/tutorial-{page}.html"
+                for page in (
+                    "accessdb",
+                    "agg",
+                    "createdb",
+                    "inheritance",
+                    "join",
+                    "select",
+                    "transactions",
+                    "window",
+                )
+            ),
+        ),
     ),
     docx_chapters=("typeconv", "trigger"),
 )

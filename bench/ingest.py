@@ -61,9 +61,19 @@ def _recorded(db_url: str, since: Any) -> dict[str, Any]:
             " WHERE started_at >= %s",
             (since,),
         ).fetchall()
+        span = conn.execute(
+            "SELECT extract(epoch FROM min(started_at) - %s),"
+            " extract(epoch FROM max(finished_at) - min(started_at))"
+            " FROM ingestion_runs WHERE started_at >= %s",
+            (since, since),
+        ).fetchone()
         tokens = conn.execute("SELECT coalesce(sum(tokens), 0) FROM chunks").fetchone()
     stage_s = {s: sum(float(r[4].get(s, 0.0)) for r in runs) for s in STAGES}
+    startup_s, span_s = (float(x or 0.0) for x in (span or (0.0, 0.0)))
     return {
+        "until_first_run_s": startup_s,  # process start, imports, model, Prefect, registering
+        "runs_span_s": span_s,  # first run's start to last run's end
+        "per_source_overhead_s": (span_s - sum(stage_s.values())) / max(len(runs), 1),
         "runs": len(runs),
         "statuses": sorted({r[0] for r in runs}),
         "embedded_recorded": sum(r[2] for r in runs),
@@ -96,6 +106,7 @@ def _cli_ingest(files: list[Path], db_url: str, scratch: Path) -> dict[str, Any]
             if s["status"] != "ready"
         ],
         "chunks": sum(s["chunks"] for s in sources),
+        "per_file": {s["source"].rsplit("/", 1)[-1]: s["chunks"] for s in sources},
         "embedded": sum(s["embedded"] for s in sources),
         "reused": sum(s["reused"] for s in sources),
         **_recorded(db_url, since),
@@ -163,6 +174,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "langchain_reingest_wall_s": idx["reingest"]["wall_s"],
         "langchain_reingest_embedded": idx["reingest"]["embedded"],
         "langchain_index_first_wall_s": idx["first"]["wall_s"],
+    }
+    encoded = result["encode_limit"].get("per_file", {})
+    s["chunk_count_mismatches"] = {
+        name: {"cli": n, "stage_functions": encoded.get(name)}
+        for name, n in ours[0].get("per_file", {}).items()
+        if encoded.get(name) != n
     }
     s["ratio_chunks_per_s"] = s["ours_chunks_per_s"] / s["langchain_chunks_per_s"]
     s["ratio_tokens_per_s"] = s["ours_tokens_per_s"] / s["langchain_tokens_per_s"]

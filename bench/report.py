@@ -77,7 +77,19 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ["embed, s", stage["embed"], t["embed"], ""],
             ["store, s", stage["store"], t["store"], ""],
             [
-                "startup + flow overhead, s",
+                "startup until the first source starts, s",
+                ours.get("until_first_run_s", "?"),
+                "",
+                "",
+            ],
+            [
+                "orchestration overhead per source, s",
+                ours.get("per_source_overhead_s", "?"),
+                "",
+                "",
+            ],
+            [
+                "all outside the stages (startup, flow, exit), s",
                 ours["startup_and_overhead_s"],
                 lc["wall_s"] - lc["pipeline_s"],
                 "",

@@ -7,7 +7,8 @@
     ├── SourceError          fetching bytes from storage or a URL        (stage: fetch)
     ├── ParseError           a document that cannot be turned into text  (stage: parse)
     ├── EmbeddingError       the embedding provider failed               (stage: embed)
-    └── StoreError           writing chunks failed                       (stage: store)
+    ├── StoreError           writing chunks failed                       (stage: store)
+    └── GenerationError      the LLM failed to answer                    (stage: generate)
 
 Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
 says what went wrong and what to do. ``transient`` marks errors worth retrying.
@@ -59,4 +60,9 @@ class EmbeddingError(IntajError):
 
 class StoreError(IntajError):
     code = "store_failed"
+    transient = True
+
+
+class GenerationError(IntajError):
+    code = "generation_failed"
     transient = True

@@ -7,11 +7,12 @@ as they are. Create it through :func:`get_settings`, never at import time.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -86,6 +87,65 @@ class Settings(BaseSettings):
     url_max_redirects: int = Field(default=5, ge=0)
     crawl_max_pages: int = Field(default=50, ge=1)
     crawl_max_depth: int = Field(default=2, ge=0)
+    # Crawl URL sources by default (each same-site page a document of the source, cited by its
+    # own URL); a source's own choice (`intaj ingest URL --crawl`) overrides this.
+    url_crawl: bool = False
+
+    # OpenAI embedding requests: inputs and (estimated) tokens per request.
+    openai_batch_max_inputs: int = Field(default=2048, ge=1, le=2048)
+    openai_batch_max_tokens: int = Field(default=300_000, ge=1, le=300_000)
+
+    # Orchestration (flows/, docs/orchestration.md).
+    # Client-side cap on embedding API requests per minute, per process (0: no cap).
+    embedding_requests_per_minute: int = Field(default=0, ge=0)
+    # The deployment `intaj listen` starts when PREFECT_API_URL is set.
+    ingest_deployment: str = "ingest-data-source/intaj"
+    # `intaj listen`: catch-up sweep of pending sources every N seconds.
+    listen_sweep_seconds: float = Field(default=30.0, gt=0)
+    # A running ingestion renews its lease every heartbeat; the sweeper fails runs whose last
+    # heartbeat is older than the lease (error_code worker_lost), and claims whose run never
+    # started after claim_lease_seconds (a queued run may wait for a free worker).
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    run_lease_seconds: float = Field(default=120.0, gt=0)
+    claim_lease_seconds: float = Field(default=900.0, gt=0)
+    # Shared secret of the storage/database webhooks (intaj/webhooks.py); unset: refused.
+    webhook_secret: SecretStr | None = None
+
+    # Answer generation (retrieval/generate.py). The LLM is used when a model is named (the
+    # chatbot's `model`, else `llm_model`) and a key or base URL is known (the chatbot's
+    # 'openai' connection, else these settings, else OPENAI_API_KEY / OPENAI_BASE_URL).
+    # Otherwise answers are extractive.
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_temperature: float = Field(default=0.1, ge=0, le=2)
+    llm_max_tokens: int = Field(default=512, ge=1, le=16_384)
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+    llm_context_tokens: int = Field(default=3000, ge=100)  # retrieved passages in the prompt
+    llm_history_tokens: int = Field(default=1000, ge=0)  # earlier turns of the conversation
+    # Hosts that links and images in generated answers may point to ("example.com" also
+    # allows its subdomains); every other link or image is removed (OWASP LLM05).
+    llm_link_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # HTTP API (retrieval/api.py, `intaj serve`, docs/api.md).
+    jwt_secret: SecretStr | None = None  # Supabase's JWT secret (HS256)
+    jwt_audience: str | None = "authenticated"  # "" skips the audience check
+    service_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_max_message_chars: int = Field(default=4000, ge=1)
+    api_max_k: int = Field(default=50, ge=1, le=100)
+
+    @field_validator("llm_link_allow_hosts", "service_api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Lists from the environment: a JSON array, or comma-separated values."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_storage_root(self) -> Path:

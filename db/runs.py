@@ -56,3 +56,12 @@ def latest(conn: psycopg.Connection, *, source_id: str) -> dict[str, Any] | None
         return None
     keys = ("id", "status", "chunks", "embedded", "reused", "timings", "error")
     return dict(zip(keys, row, strict=True))
+
+
+def heartbeat(conn: psycopg.Connection, *, run_id: str, stage: str | None = None) -> None:
+    """Renew the run's lease (``heartbeat_at``), and record the stage it is in."""
+    conn.execute(
+        "UPDATE ingestion_runs SET heartbeat_at = now(), stage = coalesce(%s, stage)"
+        " WHERE id = %s AND status = 'running'",
+        (stage, run_id),
+    )

@@ -60,7 +60,9 @@ def _stage(fn: Any, name: str, *, retry: bool = False) -> Any:
 load_task = _stage(ingest.load, "load", retry=True)
 parse_task = _stage(ingest.parse, "parse")
 chunk_task = _stage(ingest.chunk, "chunk")
-embed_task = _stage(ingest.embed, "embed", retry=True)
+# Not retried here: the embedding client already retries within its budget
+# (INTAJ_OPENAI_MAX_RETRIES), and retries at both levels would multiply it.
+embed_task = _stage(ingest.embed, "embed")
 store_task = _stage(ingest.store, "store", retry=True)
 
 

@@ -23,8 +23,8 @@ BATCH = 32
 WARMUP_TEXTS = 32
 
 
-def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], int]:
-    """The embedded texts of our chunks of ``files``, per-stage seconds, and total tokens."""
+def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], dict[str, int]]:
+    """The embedded texts of our chunks of ``files``, per-stage seconds, and chunks per file."""
     from core.settings import get_settings
     from core.types import Document
     from pipeline import ingest
@@ -36,7 +36,7 @@ def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], int]:
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
     timings = {"parse": 0.0, "chunk": 0.0}
     texts: list[str] = []
-    tokens = 0
+    per_file: dict[str, int] = {}
     for path in files:
         start = time.perf_counter()
         parsed = ingest.parse(Document(data=path.read_bytes(), name=path.name), settings)
@@ -45,8 +45,8 @@ def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], int]:
         chunks = ingest.chunk(parsed, embedder, spec)
         timings["chunk"] += time.perf_counter() - start
         texts.extend(c.embed_text for c in chunks)
-        tokens += sum(c.tokens for c in chunks)
-    return texts, timings, tokens
+        per_file[path.name] = len(chunks)
+    return texts, timings, per_file
 
 
 def encode_limit(texts: list[str]) -> dict[str, Any]:
@@ -59,7 +59,10 @@ def encode_limit(texts: list[str]) -> dict[str, Any]:
     start = time.perf_counter()
     model.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
     seconds = time.perf_counter() - start
+    tokens = sum(len(model.tokenizer.encode(t, add_special_tokens=False)) for t in texts)
     return {
+        "tokens": tokens,
+        "tokens_per_s": tokens / seconds if seconds else None,
         "encode_s": seconds,
         "texts": len(texts),
         "chunks_per_s": len(texts) / seconds if seconds else None,
@@ -73,16 +76,15 @@ def main() -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
-    texts, timings, tokens = our_chunks(args.files)
+    texts, timings, per_file = our_chunks(args.files)
     result: dict[str, Any] = {
         "stage_functions_s": timings,
         "chunks": len(texts),
         "unique_chunks": len(set(texts)),
-        "tokens": tokens,
+        "per_file": per_file,
         "encode": encode_limit(texts),
         "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    result["encode"]["tokens_per_s"] = tokens / result["encode"]["encode_s"]
     args.out.write_text(json.dumps(result), encoding="utf-8")
 
 

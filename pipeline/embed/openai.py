@@ -1,9 +1,15 @@
 """OpenAI embeddings (or any OpenAI-compatible server via ``OPENAI_BASE_URL``).
 
 Batches are sized by an upper estimate of tokens, within the API's limits (2,048 inputs and
-300,000 tokens a request). The ``openai`` client retries 408/409/429/5xx and timeouts with
-backoff and honours ``Retry-After``; the number of attempts is ``INTAJ_OPENAI_MAX_RETRIES``.
-Every vector is checked for the expected dimension before it can be stored.
+300,000 tokens a request; lower with ``INTAJ_OPENAI_BATCH_MAX_INPUTS``/``_MAX_TOKENS``). The
+``openai`` client retries 408/409/429/5xx and timeouts with backoff and honours
+``Retry-After``: a request makes at most ``INTAJ_OPENAI_MAX_RETRIES`` + 1 HTTP calls, each
+bounded by ``INTAJ_OPENAI_TIMEOUT_SECONDS`` (the flow does not retry on top of that). Every
+vector is checked for the expected dimension before it can be stored.
+
+Model ids: ``text-embedding-3-small`` (its native dimension) or ``text-embedding-3-small@384``
+(``dimensions=384`` sent with each request). The id, ``@`` included, is what is stored with every
+vector, so the same model at two dimensions keeps two indexes.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 from core.errors import ConfigError, EmbeddingError
 from core.settings import Settings
 from pipeline.embed.base import check_vectors
+from pipeline.embed.ratelimit import TokenBucket
 
 MAX_INPUTS = 2048
 MAX_REQUEST_TOKENS = 300_000
@@ -46,9 +53,22 @@ def token_batches(texts: Sequence[str], *, max_tokens: int, max_inputs: int) -> 
 
 class OpenAIEmbedder:
     max_tokens = 8191
+    # Set by the registry when INTAJ_EMBEDDING_REQUESTS_PER_MINUTE is set: one token a request.
+    limiter: TokenBucket | None = None
 
-    def __init__(self, client: Any, model: str, dimensions: int, *, send_dimensions: bool):
+    def __init__(
+        self,
+        client: Any,
+        model: str,
+        dimensions: int,
+        *,
+        send_dimensions: bool,
+        max_inputs: int = MAX_INPUTS,
+        max_request_tokens: int = MAX_REQUEST_TOKENS,
+    ):
         self._client = client
+        self._max_inputs = max_inputs
+        self._max_request_tokens = max_request_tokens
         self.model_name = model if not send_dimensions else f"{model}@{dimensions}"
         self._model = model
         self.dimensions = dimensions
@@ -64,11 +84,15 @@ class OpenAIEmbedder:
                 "the openai embedding provider needs OPENAI_API_KEY (or OPENAI_BASE_URL for an"
                 " OpenAI-compatible server)"
             )
-        model = model.split("@", 1)[0]
-        dims = settings.openai_embedding_dimensions or KNOWN_DIMENSIONS.get(model)
+        model, _, suffix = model.partition("@")
+        if suffix and not suffix.isdigit():
+            raise ConfigError(f"{model}@{suffix}: the part after @ must be a dimension count")
+        asked = int(suffix) if suffix else settings.openai_embedding_dimensions
+        dims = asked or KNOWN_DIMENSIONS.get(model)
         if dims is None:
             raise ConfigError(
-                f"unknown dimension for {model!r}: set INTAJ_OPENAI_EMBEDDING_DIMENSIONS"
+                f"unknown dimension for {model!r}: name it as {model}@DIMENSIONS or set"
+                " INTAJ_OPENAI_EMBEDDING_DIMENSIONS"
             )
         client = openai.OpenAI(
             api_key=key or "unused",
@@ -77,7 +101,12 @@ class OpenAIEmbedder:
             timeout=settings.openai_timeout_seconds,
         )
         return cls(
-            client, model, dims, send_dimensions=settings.openai_embedding_dimensions is not None
+            client,
+            model,
+            dims,
+            send_dimensions=asked is not None,
+            max_inputs=settings.openai_batch_max_inputs,
+            max_request_tokens=settings.openai_batch_max_tokens,
         )
 
     def count_tokens(self, text: str) -> int:
@@ -88,7 +117,9 @@ class OpenAIEmbedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         parts = [
             self._request([texts[i] for i in batch])
-            for batch in token_batches(texts, max_tokens=MAX_REQUEST_TOKENS, max_inputs=MAX_INPUTS)
+            for batch in token_batches(
+                texts, max_tokens=self._max_request_tokens, max_inputs=self._max_inputs
+            )
         ]
         return check_vectors(
             np.vstack(parts), expected=len(texts), dimensions=self.dimensions, model=self.model_name
@@ -96,6 +127,9 @@ class OpenAIEmbedder:
 
     def _request(self, texts: list[str]) -> np.ndarray:
         import openai
+
+        if self.limiter is not None:
+            self.limiter.acquire()
 
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self._send_dimensions else {}
         try:
@@ -117,6 +151,13 @@ class OpenAIEmbedder:
         if len(data) != len(texts):
             raise EmbeddingError(
                 f"embedding provider returned {len(data)} vectors for {len(texts)} inputs",
+                code="embedding_invalid",
+            )
+        wrong = next((len(d.embedding) for d in data if len(d.embedding) != self.dimensions), None)
+        if wrong is not None:
+            raise EmbeddingError(
+                f"{self.model_name} returned {wrong}-dimension vectors, expected {self.dimensions};"
+                " check the model id (MODEL@DIMENSIONS) and INTAJ_OPENAI_EMBEDDING_DIMENSIONS",
                 code="embedding_invalid",
             )
         return check_vectors(

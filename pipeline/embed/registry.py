@@ -22,7 +22,12 @@ def _local(settings: Settings, model: str) -> Embedder:
 def _openai(settings: Settings, model: str) -> Embedder:
     from pipeline.embed.openai import OpenAIEmbedder
 
-    return OpenAIEmbedder.from_settings(settings, model)
+    embedder = OpenAIEmbedder.from_settings(settings, model)
+    if settings.embedding_requests_per_minute:
+        from pipeline.embed.ratelimit import TokenBucket
+
+        embedder.limiter = TokenBucket(per_minute=settings.embedding_requests_per_minute)
+    return embedder
 
 
 PROVIDERS: dict[str, Callable[[Settings, str], Embedder]] = {
@@ -33,7 +38,22 @@ PROVIDERS: dict[str, Callable[[Settings, str], Embedder]] = {
 
 def get_embedder(settings: Settings, model: str | None = None) -> Embedder:
     """The embedder for ``model`` (default: the configured one)."""
-    return _cached(settings.embedding_provider, model or settings.embedding_model, settings)
+    model = model or settings.embedding_model
+    return _cached(provider_for(settings, model), model, settings)
+
+
+def provider_for(settings: Settings, model: str) -> str:
+    """Which provider serves ``model``: OpenAI's own model names (``text-embedding-3-small``,
+    ``...@384``) and the bundled local model always go to their provider, so a chatbot can move
+    between them (``intaj reembed``); any other name goes to ``INTAJ_EMBEDDING_PROVIDER``."""
+    from pipeline.embed.local import bundled_model_path
+    from pipeline.embed.openai import KNOWN_DIMENSIONS
+
+    if model.partition("@")[0] in KNOWN_DIMENSIONS:
+        return "openai"
+    if bundled_model_path(model) is not None:
+        return "local"
+    return settings.embedding_provider
 
 
 _cache: dict[tuple[str, str, str], Embedder] = {}
