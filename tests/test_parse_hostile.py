@@ -237,3 +237,19 @@ def test_parse_over_the_memory_limit_is_a_resource_limit():
 
     assert error.code == "resource_limit"
     assert "MB" in error.message
+
+
+def test_docx_with_overlapping_entries_is_rejected_before_inflating():
+    """The "quoted-overlap" zip bomb (CVE-2024-0450): two entries share compressed data.
+    Python 3.11.7's zipfile does not catch it, so our central-directory check must."""
+    import struct
+
+    data = bytearray(make_docx())
+    first = data.find(b"PK\x01\x02")
+    second = data.find(b"PK\x01\x02", first + 4)
+    struct.pack_into("<I", data, second + 42, 0)  # the 2nd entry points at the 1st one's data
+
+    error = parse_error(bytes(data), "overlap.docx")
+
+    assert error.code == "archive_rejected"
+    assert "overlaps" in error.message

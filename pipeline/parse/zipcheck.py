@@ -51,6 +51,17 @@ def _declared_entries(data: bytes) -> int | None:
     return None if count == 0xFFFF else count  # 0xFFFF: ZIP64, zipfile reads the real count
 
 
+def _check_no_overlap(infos: list[zipfile.ZipInfo], size: int, name: str) -> None:
+    """Refuse entries whose data overlap (the "quoted-overlap" zip bomb, CVE-2024-0450): the
+    Python 3.11.7 that runs here predates zipfile's own check."""
+    spans = sorted((i.header_offset, i.header_offset + i.compress_size, i.filename) for i in infos)
+    for (start, end, part), (next_start, _, _) in zip(spans, spans[1:], strict=False):
+        if end > next_start or start == next_start:
+            raise _rejected(name, f"part {part!r} overlaps the next entry")
+    if sum(i.compress_size for i in infos) > size:
+        raise _rejected(name, "its entries claim more compressed data than the file holds")
+
+
 def check_central_directory(data: bytes, name: str, limits: ZipLimits = ZipLimits()) -> None:
     """Raise ``archive_rejected`` if the archive declares too many or too big entries."""
     declared = _declared_entries(data)
@@ -78,6 +89,7 @@ def check_central_directory(data: bytes, name: str, limits: ZipLimits = ZipLimit
         total += size
         if total > limits.max_total_bytes:
             raise _rejected(name, f"parts declare over {limits.max_total_bytes // MB} MB in all")
+    _check_no_overlap(infos, len(data), name)
 
 
 def _has_doctype(stream: io.BufferedIOBase) -> bool:
