@@ -130,6 +130,13 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ["first run, s", ours["wall_s"], idx["first"]["wall_s"]],
             ["re-run, s", re_ours["wall_s"], idx["reingest"]["wall_s"]],
             ["chunks embedded on the re-run", re_ours["embedded"], idx["reingest"]["embedded"]],
+            ["re-run: stage time (load, hash check), s", re_ours["stages_total_s"], ""],
+            [
+                "re-run: startup until the first source, s",
+                re_ours.get("until_first_run_s", "?"),
+                "",
+            ],
+            ["re-run: overhead per source, s", re_ours.get("per_source_overhead_s", "?"), ""],
             [
                 "speed-up first / re-run",
                 f"{s['reingest_speedup']:.1f}×",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 _WORD = re.compile(r"[a-z0-9]+")
 THRESHOLD = 0.5
@@ -35,8 +36,13 @@ def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
+def same_file(a: str, b: str) -> bool:
+    """Same file name, whatever folder each path names (``html/x.html`` is ``x.html``)."""
+    return PurePosixPath(a).name == PurePosixPath(b).name
+
+
 def is_hit(chunk: Retrieved, *, answer: str, source_file: str) -> bool:
-    if chunk.file != source_file:
+    if not same_file(chunk.file, source_file):
         return False
     chunk_words, answer_words = words(chunk.text), words(answer)
     n = min(3, len(chunk_words), len(answer_words))

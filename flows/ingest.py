@@ -9,7 +9,6 @@ Flows:
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
@@ -22,7 +21,8 @@ from core.settings import get_settings
 from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
-from flows import progress
+from flows import artifacts, progress
+from flows.tracking import RunTracker
 from pipeline import ingest
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import get_embedder
@@ -85,19 +85,23 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
             source_id=source_id,
             flow_run_id=str(flow_run.id) if flow_run.id else None,
         )
-    report = progress.reporter(source_id)
+    # The run row's heartbeat is its lease (flows/tracking.py, flows/sweep.py).
+    tracker = RunTracker(
+        pool, run_id, heartbeat_seconds=settings.heartbeat_seconds, timings=result.timings
+    )
+    report = tracker.reporter(progress.reporter(source_id))
     try:
-        model = ingest.model_for(pool, settings, source.chatbot_id)
-        embedder = get_embedder(settings, model)
-        t = time.perf_counter()
-        loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
-        result.timings["load"] = time.perf_counter() - t
-        report("load", 1, 1)
-        if loaded.unchanged:
-            ingest.mark_unchanged(pool, loaded)
-            result.chunks = result.reused = loaded.source.chunk_count
-        else:
-            _run_stages(pool, settings, embedder, loaded, spec, run_id, result, report)
+        with tracker:
+            model = ingest.model_for(pool, settings, source.chatbot_id)
+            embedder = get_embedder(settings, model)
+            with tracker.stage("load"):
+                loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
+            report("load", 1, 1)
+            if loaded.unchanged:
+                ingest.mark_unchanged(pool, loaded)
+                result.chunks = result.reused = loaded.source.chunk_count
+            else:
+                _run_stages(pool, settings, embedder, loaded, spec, tracker, result, report)
     except Exception as e:
         result.status = "failed"
         result.code, result.error = ingest.mark_failed(pool, source_id=source_id, error=e)
@@ -106,6 +110,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
                 conn, run_id=run_id, status="failed", timings=result.timings, error=result.error
             )
         report("failed", 1, 1)
+        artifacts.source_run(result)
         raise
     with pool.connection() as conn:
         runs_db.finish(
@@ -118,6 +123,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
             timings=result.timings,
         )
     report("done", 1, 1)
+    artifacts.source_run(result)
     return result.as_json()
 
 
@@ -127,25 +133,21 @@ def _run_stages(
     embedder: Any,
     loaded: ingest.Loaded,
     spec: ChunkSpec,
-    run_id: str,
+    tracker: RunTracker,
     result: ingest.SourceResult,
     report: progress.Report,
 ) -> None:
-    t = time.perf_counter()
-    parsed = parse_task(loaded.document, settings)
-    result.timings["parse"] = time.perf_counter() - t
-    t = time.perf_counter()
-    chunks = chunk_task(parsed, embedder, spec)
-    result.timings["chunk"] = time.perf_counter() - t
+    with tracker.stage("parse"):
+        parsed = parse_task(loaded.document, settings)
+    with tracker.stage("chunk"):
+        chunks = chunk_task(parsed, embedder, spec)
     report("chunk", len(chunks), len(chunks))
-    t = time.perf_counter()
-    rows, result.embedded, result.reused = embed_task(
-        pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks, progress=report
-    )
-    result.timings["embed"] = time.perf_counter() - t
-    t = time.perf_counter()
-    store_task(pool, embedder, loaded=loaded, rows=rows, run_id=run_id)
-    result.timings["store"] = time.perf_counter() - t
+    with tracker.stage("embed"):
+        rows, result.embedded, result.reused = embed_task(
+            pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks, progress=report
+        )
+    with tracker.stage("store"):
+        store_task(pool, embedder, loaded=loaded, rows=rows, run_id=tracker.run_id)
     result.chunks = len(rows)
 
 

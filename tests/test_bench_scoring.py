@@ -32,6 +32,12 @@ def test_the_same_text_from_another_page_is_no_hit() -> None:
     assert not is_hit(chunk, answer=ANSWER, source_file="faq.html")
 
 
+def test_the_file_name_is_compared_not_its_folder() -> None:
+    chunk = Retrieved("faq.html", ANSWER)
+    assert is_hit(chunk, answer=ANSWER, source_file="html/faq.html")
+    assert not is_hit(chunk, answer=ANSWER, source_file="html/other-faq.html")
+
+
 def test_unrelated_text_is_no_hit() -> None:
     chunk = Retrieved("faq.html", "Dictionaries map keys to values and are mutable.")
     assert not is_hit(chunk, answer=ANSWER, source_file="faq.html")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from itertools import pairwise
 from dataclasses import dataclass
 
 from core.errors import ParseError
@@ -55,7 +56,7 @@ def _check_no_overlap(infos: list[zipfile.ZipInfo], size: int, name: str) -> Non
     """Refuse entries whose data overlap (the "quoted-overlap" zip bomb, CVE-2024-0450): the
     Python 3.11.7 that runs here predates zipfile's own check."""
     spans = sorted((i.header_offset, i.header_offset + i.compress_size, i.filename) for i in infos)
-    for (start, end, part), (next_start, _, _) in zip(spans, spans[1:], strict=False):
+    for (start, end, part), (next_start, _, _) in pairwise(spans):
         if end > next_start or start == next_start:
             raise _rejected(name, f"part {part!r} overlaps the next entry")
     if sum(i.compress_size for i in infos) > size:
