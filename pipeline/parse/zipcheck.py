@@ -15,8 +15,8 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from core.errors import ParseError
 
