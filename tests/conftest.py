@@ -8,6 +8,7 @@ chatbots with unique names and delete them afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,20 @@ from db.chatbots import Chatbot  # noqa: E402
 from pipeline.embed import Embedder, get_embedder  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_server_is_stopped_at_the_end() -> Iterator[None]:
+    """The session's embedded server (in a temporary INTAJ_HOME) is stopped and removed."""
+    yield
+    settings = get_settings()
+    if settings.database_url or settings.home != _HOME:
+        return
+    from db.connection import close_pools, stop_embedded
+
+    close_pools()
+    stop_embedded(settings.pgdata)
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
