@@ -147,6 +147,10 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    # Encryption at rest of connections.credentials (core/crypto.py): base64url of 32 bytes.
+    credentials_key: SecretStr | None = None
+    credentials_old_keys: SecretStr | None = None  # comma-separated, for rotation
+
     @property
     def resolved_storage_root(self) -> Path:
         return self.storage_root or self.home / "storage"

@@ -42,6 +42,11 @@ db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_
 app.add_typer(source_app, name="source")
 app.add_typer(faq_app, name="faq")
 app.add_typer(db_app, name="db")
+connection_app = typer.Typer(
+    help="A chatbot's connections to outside platforms; credentials are encrypted at rest.",
+    no_args_is_help=True,
+)
+app.add_typer(connection_app, name="connection")
 
 ChatbotOpt = Annotated[str, typer.Option("--chatbot", "-c", help="Chatbot name (or id).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -79,6 +84,14 @@ def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files or http(s) URLs.")],
     chatbot: ChatbotOpt,
     as_json: JsonOpt = False,
+    crawl: Annotated[
+        bool | None,
+        typer.Option(
+            "--crawl/--no-crawl",
+            help="URLs: also ingest the same-site pages they link to, each cited by its own URL"
+            " (default: the source's earlier choice, else INTAJ_URL_CRAWL).",
+        ),
+    ] = None,
 ) -> None:
     """Register PATHS/URLs as data sources of CHATBOT (created if new) and ingest them.
 
@@ -90,7 +103,7 @@ def ingest(
     try:
         ctx = services.context()
         bot = services.chatbot(ctx, chatbot, create=True)
-        registrations = [services.register(ctx, bot, p) for p in paths]
+        registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]
         ids = list(dict.fromkeys(r.source.id for r in registrations if r.source is not None))
         with IngestProgress(enabled=not as_json and sys.stderr.isatty(), total=len(ids)):
             results = services.ingest(ctx, bot, ids)
@@ -241,6 +254,59 @@ def ask(
     typer.echo(f"confidence {result.confidence:.2f}" + (" (abstained)" if result.abstained else ""))
 
 
+@app.command()
+def reembed(
+    chatbot: ChatbotOpt,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The new embedding model, e.g. text-embedding-3-small@384 (name@dimensions)."
+        ),
+    ],
+    drop_old: Annotated[
+        bool,
+        typer.Option("--drop-old", help="Delete the previous model's chunks after the switch."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed CHATBOT's sources and FAQs with MODEL beside the current vectors, then switch the
+    chatbot to MODEL in one step.
+
+    Searches use the previous model until every source is done; a failure leaves the chatbot on
+    it (exit code 1), and running again reuses the vectors already built."""
+    from intaj import app as services
+    from pipeline.reembed import reembed as run_reembed
+
+    def report(row: dict[str, Any]) -> None:
+        if not as_json:
+            detail = (
+                f"{row['chunks']} chunks ({row['embedded']} embedded, {row['reused']} reused)"
+                if row["status"] == "ready"
+                else row["error"]
+            )
+            typer.echo(f"{row['status']:<7} {row['source']}: {detail}", err=True)
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        summary = run_reembed(
+            ctx.pool, ctx.settings, bot.id, model, drop_old=drop_old, progress=report
+        )
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit(summary.as_json())
+    elif summary.switched:
+        typer.echo(
+            f"{bot.name} now searches {summary.model} (was {summary.previous}):"
+            f" {summary.embedded} embedded, {summary.reused} reused"
+            + (f", {summary.dropped} old chunks dropped" if drop_old else "")
+        )
+    else:
+        typer.secho(f"error: {summary.error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(0 if summary.switched else 1)
+
+
 # --- FAQs ----------------------------------------------------------------------------------
 
 
@@ -384,6 +450,138 @@ def db_stop() -> None:
     typer.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
 
 
+# --- connections ---------------------------------------------------------------------------
+
+
+def _credential_pairs(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE pairs; a value written env:NAME is read from that environment variable (so
+    the secret stays out of shell history)."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+        if value.startswith("env:"):
+            if value[4:] not in os.environ:
+                raise typer.BadParameter(f"environment variable {value[4:]} is not set")
+            value = os.environ[value[4:]]
+        found[key] = value
+    return found
+
+
+@connection_app.command("add")
+def connection_add(
+    chatbot: ChatbotOpt,
+    platform: Annotated[str, typer.Option(help="e.g. openai, website, whatsapp.")],
+    values: Annotated[
+        list[str],
+        typer.Option("--set", help="A credential as KEY=VALUE, or KEY=env:VARIABLE; repeatable."),
+    ],
+) -> None:
+    """Store a connection's credentials, encrypted (AES-256-GCM, bound to the row)."""
+    from core.crypto import keyring_for
+    from db import connections as connections_db
+    from intaj import app as services
+
+    try:
+        creds = _credential_pairs(values)
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        with ctx.pool.connection() as conn:
+            connection_id = connections_db.add(
+                conn, user_id=bot.user_id, chatbot_id=bot.id, platform=platform,
+                credentials=creds, keyring=keyring_for(ctx.settings),
+            )  # fmt: skip
+    except IntajError as e:
+        _fail(e)
+    typer.echo(f"connection {connection_id} saved ({', '.join(sorted(creds))} encrypted)")
+
+
+@connection_app.command("list")
+def connection_list(
+    chatbot: Annotated[
+        str | None, typer.Option("--chatbot", "-c", help="Only this chatbot.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List connections with their credentials masked."""
+    from core.crypto import keyring_for
+    from db import connections as connections_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        bot_id = services.chatbot(ctx, chatbot).id if chatbot else None
+        with ctx.pool.connection() as conn:
+            rows = connections_db.list_masked(
+                conn, keyring=keyring_for(ctx.settings), chatbot_id=bot_id
+            )
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit(rows)
+        return
+    for r in rows:
+        shown = ", ".join(f"{k}={v}" for k, v in r["credentials"].items())
+        typer.echo(
+            f"{r['id']}  {r['platform']:<10} {'active' if r['active'] else 'inactive'}  {shown}"
+        )
+
+
+@connection_app.command("new-key")
+def connection_new_key() -> None:
+    """Print a fresh credentials key (for INTAJ_CREDENTIALS_KEY)."""
+    from core.crypto import new_key
+
+    typer.echo(new_key())
+
+
+@connection_app.command("rotate-key")
+def connection_rotate_key() -> None:
+    """Re-encrypt every connection with INTAJ_CREDENTIALS_KEY. Put the previous key in
+    INTAJ_CREDENTIALS_OLD_KEYS first; remove it once this has run."""
+    from core.crypto import keyring_for
+    from db import connections as connections_db
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        with ctx.pool.connection() as conn:
+            count = connections_db.rotate(conn, keyring=keyring_for(ctx.settings))
+    except IntajError as e:
+        _fail(e)
+    typer.echo(f"re-encrypted {count} connections with the current key")
+
+
+# --- HTTP API ------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the HTTP API for the chatbot runtime (routes, auth and limits: docs/api.md)."""
+    import uvicorn
+
+    from core.settings import get_settings
+    from intaj.http import create_app
+
+    settings = get_settings()
+    if settings.jwt_secret is None and not settings.service_api_keys:
+        typer.secho(
+            "warning: neither INTAJ_JWT_SECRET nor INTAJ_SERVICE_API_KEYS is set;"
+            " every request except /healthz will get 401",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    try:
+        api = create_app(settings)
+    except IntajError as e:
+        _fail(e)
+    uvicorn.run(api, host=host, port=port, log_level="info", server_header=False)
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 DEMO_QUESTION_FILE = "demo-question.txt"
@@ -414,6 +612,15 @@ def demo(
     asked = question or (folder / DEMO_QUESTION_FILE).read_text(encoding="utf-8").strip()
     typer.secho(f"\nQ: {asked}", bold=True)
     ask(asked, chatbot=chatbot, conversation=None, as_json=False)
+
+
+def _register_orchestration() -> None:
+    from intaj import orchestrate  # listen, serve-flows, sweep
+
+    orchestrate.register(app)
+
+
+_register_orchestration()
 
 
 def main() -> None:

@@ -93,3 +93,20 @@ def make_chatbot(pool: ConnectionPool) -> Iterator[object]:
     with pool.connection() as conn:
         for owner in created:
             conn.execute("DELETE FROM profiles WHERE id = %s", (owner,))
+
+
+@pytest.fixture
+def fresh_database(settings: Settings, pool: ConnectionPool) -> Iterator[str]:
+    """An empty database on the same server (URL returned), dropped afterwards."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from db.connection import database_url
+
+    url = database_url(settings)
+    name = f"intaj_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(url, dbname=name)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from core.settings import Settings
 from db import migrate
@@ -24,18 +22,6 @@ SEED_TABLES = [
     "connections",
     "workflows",
 ]
-
-
-@pytest.fixture
-def fresh_database(settings: Settings, pool: object) -> Iterator[str]:
-    """An empty database on the same server, dropped afterwards."""
-    url = database_url(settings)
-    name = f"intaj_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(url, dbname=name)
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_seed_tables_keep_their_columns(pool: object, settings: Settings) -> None:

@@ -1,0 +1,116 @@
+"""Connections: a chatbot's (or its owner's) credentials for an outside platform.
+
+``connections.credentials`` holds an AES-256-GCM envelope (core/crypto.py) bound to its row
+(connection id and chatbot id). :func:`credentials` is the one place that decrypts it;
+:func:`list_masked` is what may be shown. Credentials are never logged or returned by the API.
+Rows written by another tool in plain JSON are still read, and sealed by :func:`rotate`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from core.crypto import Keyring, is_sealed, mask, open_sealed, seal
+
+
+def _aad(connection_id: str, chatbot_id: str | None) -> str:
+    return f"connections:{connection_id}:{chatbot_id or ''}"
+
+
+def add(
+    conn: psycopg.Connection,
+    *,
+    user_id: str,
+    chatbot_id: str | None,
+    platform: str,
+    credentials: dict[str, Any],
+    keyring: Keyring,
+    active: bool = True,
+) -> str:
+    connection_id = str(uuid.uuid4())
+    sealed = seal(keyring, credentials, aad=_aad(connection_id, chatbot_id))
+    conn.execute(
+        "INSERT INTO connections (id, user_id, chatbot_id, platform, credentials, active)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (connection_id, user_id, chatbot_id, platform, Jsonb(sealed), active),
+    )
+    return connection_id
+
+
+def credentials(
+    conn: psycopg.Connection,
+    *,
+    chatbot_id: str,
+    platform: str,
+    keyring: Keyring | Callable[[], Keyring],
+) -> dict[str, Any] | None:
+    """The credentials of the chatbot's newest active connection to ``platform``, or None.
+    ``keyring`` may be a function, called only when there is something to decrypt.
+
+    Only a connection bound to this chatbot counts (never another chatbot's, never one of the
+    owner's unbound ones), so one tenant's key can never serve another's chatbot."""
+    row = conn.execute(
+        "SELECT id::text, credentials FROM connections"
+        " WHERE chatbot_id = %s AND platform = %s AND active"
+        " ORDER BY created_at DESC, id LIMIT 1",
+        (chatbot_id, platform),
+    ).fetchone()
+    if row is None or not isinstance(row[1], dict):
+        return None
+    connection_id, stored = row
+    if is_sealed(stored):
+        keys = keyring() if callable(keyring) else keyring
+        return open_sealed(keys, stored, aad=_aad(connection_id, chatbot_id))
+    return dict(stored)
+
+
+def list_masked(
+    conn: psycopg.Connection, *, keyring: Keyring, chatbot_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Connections with every credential value masked (``…abcd``)."""
+    rows = conn.execute(
+        "SELECT id::text, chatbot_id::text, platform, credentials, active FROM connections"
+        " WHERE %s::uuid IS NULL OR chatbot_id = %s ORDER BY created_at, id",
+        (chatbot_id, chatbot_id),
+    ).fetchall()
+    listed = []
+    for connection_id, bot, platform, stored, active in rows:
+        plain = (
+            open_sealed(keyring, stored, aad=_aad(connection_id, bot))
+            if is_sealed(stored)
+            else dict(stored or {})
+        )
+        listed.append(
+            {
+                "id": connection_id,
+                "chatbot_id": bot,
+                "platform": platform,
+                "active": active,
+                "credentials": {k: mask(v) for k, v in plain.items()},
+            }
+        )
+    return listed
+
+
+def rotate(conn: psycopg.Connection, *, keyring: Keyring) -> int:
+    """Re-seal every row with the keyring's primary key (plain rows get sealed too).
+    Runs in one transaction: all rows move to the new key, or none."""
+    count = 0
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id::text, chatbot_id::text, credentials FROM connections FOR UPDATE"
+        ).fetchall()
+        for connection_id, bot, stored in rows:
+            aad = _aad(connection_id, bot)
+            plain = open_sealed(keyring, stored, aad=aad) if is_sealed(stored) else dict(stored)
+            conn.execute(
+                "UPDATE connections SET credentials = %s WHERE id = %s",
+                (Jsonb(seal(keyring, plain, aad=aad)), connection_id),
+            )
+            count += 1
+    return count
