@@ -162,6 +162,14 @@ def test_supabase_mode_adds_auth_key_and_row_level_security(fresh_database: str)
             " WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",
             ([*SEED_TABLES, "chunks", "ingestion_runs"],),
         ).fetchone()
+        audit = conn.execute(  # T3: no permissive policy, no SECURITY DEFINER for end users
+            "SELECT (SELECT count(*) FROM pg_policies WHERE schemaname = 'public'"
+            "        AND (qual = 'true' OR with_check = 'true')),"
+            "       (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            "        WHERE n.nspname = 'public' AND p.prosecdef"
+            "        AND has_function_privilege('authenticated', p.oid, 'EXECUTE'))"
+        ).fetchone()
     assert owners == {alice}
     assert profiles == (1,)
     assert rls == (True,)
+    assert audit == (0, 0)
