@@ -164,17 +164,14 @@ def _search(r: dict[str, Any]) -> list[str]:
     rows = []
     for key, value in r.items():
         if isinstance(value, dict) and "p95_ms" in value:
+            scans = ", ".join(f"{k} {v}" for k, v in value.get("index_scans", {}).items())
             rows.append(
-                [
-                    key,
-                    value["concurrency"],
-                    value["p50_ms"],
-                    value["p95_ms"],
-                    value["p99_ms"],
-                    value["qps"],
-                ]
-            )
-    out += _table(["what", "concurrency", "p50 ms", "p95 ms", "p99 ms", "queries/s"], rows)
+                [key, value["concurrency"], value["p50_ms"], value["p95_ms"], value["p99_ms"],
+                 value["qps"], scans or "-"]
+            )  # fmt: skip
+    out += _table(
+        ["what", "concurrency", "p50 ms", "p95 ms", "p99 ms", "queries/s", "index scans"], rows
+    )
     out.append(
         f"recall@10 of vector search against exact search (chatbot filter): "
         f"{r['recall']['recall@10']:.3f} (min {r['recall']['min']:.2f},"

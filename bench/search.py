@@ -122,6 +122,21 @@ def recall_at_k(pool: Any, queries: Sequence[search_data.Query]) -> dict[str, fl
     return {"recall@10": statistics.mean(recalls), "min": min(recalls), "queries": len(queries)}
 
 
+def index_scans(pool: Any) -> dict[str, int]:
+    """Scans so far of each index on ``chunks``: which plan the searches took. Idle backends
+    flush their statistics within a second, hence the wait."""
+    time.sleep(1.5)
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE relname = 'chunks'"
+        ).fetchall()
+    return {name: int(n) for name, n in rows}
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
 def _questions() -> list[str]:
     import json
 
@@ -153,7 +168,9 @@ def measure(pool: Any, world: search_data.World, *, n: int, seed: int) -> dict[s
     out: dict[str, Any] = {}
     for label, weight in (("vector", 0.0), ("hybrid", 1.0)):
         for conc in (1, 8):
+            before = index_scans(pool)
             out[f"search_{label}_c{conc}"] = timed(_db_search(pool, weight), qs, conc)
+            out[f"search_{label}_c{conc}"]["index_scans"] = _delta(before, index_scans(pool))
     for mode in ("vector", "hybrid"):
         fn = with_embedding(pool, qs[: n // 2], mode)
         fn(fn.jobs[0])  # load the model outside the timing

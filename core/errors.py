@@ -8,7 +8,8 @@
     ├── ParseError           a document that cannot be turned into text  (stage: parse)
     ├── EmbeddingError       the embedding provider failed               (stage: embed)
     ├── StoreError           writing chunks failed                       (stage: store)
-    └── GenerationError      the LLM failed to answer                    (stage: generate)
+    ├── GenerationError      the LLM failed to answer                    (stage: generate)
+    └── AuthError            an API request without valid credentials    (HTTP 401)
 
 Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
 says what went wrong and what to do. ``transient`` marks errors worth retrying.
@@ -66,3 +67,7 @@ class StoreError(IntajError):
 class GenerationError(IntajError):
     code = "generation_failed"
     transient = True
+
+
+class AuthError(IntajError):
+    code = "unauthorized"

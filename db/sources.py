@@ -25,11 +25,12 @@ class DataSource:
     embedding_model: str | None
     created_at: datetime
     last_ingested_at: datetime | None
+    crawl: bool | None = None  # URL sources: crawl the site (None: INTAJ_URL_CRAWL)
 
 
 _COLUMNS = (
     "id::text, chatbot_id::text, type, path, name, origin, status, error, error_code,"
-    " content_hash, chunk_count, embedding_model, created_at, last_ingested_at"
+    " content_hash, chunk_count, embedding_model, created_at, last_ingested_at, crawl"
 )
 
 
@@ -45,11 +46,12 @@ def add(
     path: str,
     name: str | None = None,
     origin: str | None = None,
+    crawl: bool | None = None,
 ) -> DataSource:
     row = conn.execute(
-        "INSERT INTO data_sources (chatbot_id, type, path, name, origin)"
-        f" VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (chatbot_id, type, path, name, origin),
+        "INSERT INTO data_sources (chatbot_id, type, path, name, origin, crawl)"
+        f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (chatbot_id, type, path, name, origin, crawl),
     ).fetchone()
     assert row is not None
     return _row(row)
@@ -128,3 +130,20 @@ def mark_failed(conn: psycopg.Connection, *, source_id: str, code: str, error: s
 def delete(conn: psycopg.Connection, *, source_id: str) -> bool:
     cur = conn.execute("DELETE FROM data_sources WHERE id = %s", (source_id,))
     return cur.rowcount > 0
+
+
+def set_crawl(conn: psycopg.Connection, *, source_id: str, crawl: bool | None) -> None:
+    conn.execute("UPDATE data_sources SET crawl = %s WHERE id = %s", (crawl, source_id))
+
+
+def content_hashes(
+    conn: psycopg.Connection, *, chatbot_id: str, lock: bool = False
+) -> dict[str, str | None]:
+    """Source id -> content hash of a chatbot's sources; ``lock`` holds their rows (FOR UPDATE)
+    until the transaction ends, so no ingestion swaps chunks meanwhile."""
+    rows = conn.execute(
+        "SELECT id::text, content_hash FROM data_sources WHERE chatbot_id = %s ORDER BY id"
+        + (" FOR UPDATE" if lock else ""),
+        (chatbot_id,),
+    ).fetchall()
+    return {source_id: digest for source_id, digest in rows}

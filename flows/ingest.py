@@ -138,7 +138,7 @@ def _run_stages(
     report: progress.Report,
 ) -> None:
     with tracker.stage("parse"):
-        parsed = parse_task(loaded.document, settings)
+        parsed = parse_task(loaded.document, settings, loaded.pages)
     with tracker.stage("chunk"):
         chunks = chunk_task(parsed, embedder, spec)
     report("chunk", len(chunks), len(chunks))

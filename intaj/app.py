@@ -68,15 +68,19 @@ class Registration:
     error: str | None = None
 
 
-def register(ctx: Context, bot: Chatbot, ref: str) -> Registration:
+def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None) -> Registration:
     """Make ``ref`` (a local file or a URL) a data source of ``bot``. A file is copied into
     storage under a server-made key; registering the same file again updates its bytes in place
-    instead of adding a second source."""
+    instead of adding a second source. ``crawl`` (URLs): crawl the site from ``ref``; None keeps
+    the source's choice (a new source: INTAJ_URL_CRAWL)."""
     if is_url(ref):
         with ctx.pool.connection() as conn:
             existing = sources_db.find_by_origin(conn, chatbot_id=bot.id, origin=ref)
+            if existing is not None and crawl is not None and existing.crawl != crawl:
+                sources_db.set_crawl(conn, source_id=existing.id, crawl=crawl)
+                existing = sources_db.get(conn, source_id=existing.id)
             source = existing or sources_db.add(
-                conn, chatbot_id=bot.id, type="url", path=ref, name=ref, origin=ref
+                conn, chatbot_id=bot.id, type="url", path=ref, name=ref, origin=ref, crawl=crawl
             )
         return Registration(ref, source)
     path = Path(ref).expanduser()

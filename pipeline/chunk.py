@@ -7,10 +7,11 @@ exceeds the model's window, so nothing is silently truncated.
 
 Chunks are paragraph-aligned and their boundaries content-defined, so editing one paragraph
 changes one or two chunks, not every chunk after it (embeddings are reused by content hash):
-paragraphs are packed greedily, but a chunk always ends after a paragraph that a hash of its
-own text marks as a cut point (with a probability that grows with its length). An edit can
-only move boundaries up to the next cut point. A paragraph too long for one chunk is split at
-line and sentence boundaries, with ``overlap_tokens`` of overlap between its pieces.
+paragraphs (and the lines reflow keeps: list items, lines that end a sentence) are packed
+greedily, but a chunk always ends after a line that a hash of its own text marks as a cut
+point (with a probability that grows with its length). An edit can only move boundaries up to
+the next cut point. A line too long for one chunk is split at sentence boundaries, with
+``overlap_tokens`` of overlap between its pieces.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 MIN_BODY_TOKENS = 64
 # Expected tokens between cut points, as a share of the chunk size: lower gives smaller chunks
 # and fewer re-embeddings per edit; higher, fuller chunks.
-CUT_SHARE = 0.6
+CUT_SHARE = 0.5
+_LINE_BREAKS = re.compile(r"(\n\s*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,37 +118,48 @@ def is_cut_point(paragraph: str, tokens: int, target: float) -> bool:
     return int.from_bytes(digest, "big") / 2**64 < tokens / target
 
 
+def _units(text: str) -> Iterator[tuple[str, str]]:
+    """(separator before it, line) for each non-empty line of ``text``: paragraphs, and the
+    lines that reflow kept (list items, lines ending a sentence)."""
+    parts = _LINE_BREAKS.split(text)
+    separator = ""
+    for i, part in enumerate(parts):
+        if i % 2:
+            separator = part if "\n\n" in part else "\n"
+        elif part.strip():
+            yield separator, part.strip()
+
+
 def _pieces(text: str, limit: int, overlap: int, count_tokens: TokenCounter) -> Iterator[str]:
-    """Paragraph-aligned pieces of ``text`` of at most ``limit`` tokens (module docstring)."""
+    """Line-aligned pieces of ``text`` of at most ``limit`` tokens (module docstring)."""
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=limit,
         chunk_overlap=overlap,
         length_function=count_tokens,
-        separators=SEPARATORS[1:],
+        separators=SEPARATORS[2:],
         keep_separator="end",
         strip_whitespace=True,
     )
     target = CUT_SHARE * limit
-    group: list[str] = []
-    for paragraph in (p.strip() for p in text.split("\n\n")):
-        if not paragraph:
-            continue
-        tokens = count_tokens(paragraph)
+    group = ""
+    for separator, unit in _units(text):
+        tokens = count_tokens(unit)
         if tokens > limit:
             if group:
-                yield "\n\n".join(group)
-                group = []
-            yield from splitter.split_text(paragraph)
+                yield group
+                group = ""
+            yield from splitter.split_text(unit)
             continue
-        if group and count_tokens("\n\n".join([*group, paragraph])) > limit:
-            yield "\n\n".join(group)
-            group = []
-        group.append(paragraph)
-        if is_cut_point(paragraph, tokens, target):
-            yield "\n\n".join(group)
-            group = []
+        joined = group + separator + unit if group else unit
+        if group and count_tokens(joined) > limit:
+            yield group
+            joined = unit
+        group = joined
+        if is_cut_point(unit, tokens, target):
+            yield group
+            group = ""
     if group:
-        yield "\n\n".join(group)
+        yield group
 
 
 def faq_chunk(*, question: str, answer: str, count_tokens: TokenCounter) -> Chunk:

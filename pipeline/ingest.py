@@ -10,16 +10,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from core.errors import IntajError, NotFoundError, StoreError
+from core.errors import IntajError, NotFoundError, ParseError, SourceError, StoreError
 from core.settings import Settings
-from core.types import Chunk, Document, Parsed
+from core.types import Chunk, Document, Parsed, Section
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
 from db import sources as sources_db
@@ -31,7 +33,9 @@ from pipeline.embed import Embedder
 from pipeline.parse import parse_document
 from pipeline.parse.registry import ParseLimits
 
-PIPELINE_VERSION = "1"
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "2"  # 2: paragraph-aligned, content-defined chunk boundaries
 EMBED_BATCH = 256
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -68,6 +72,11 @@ class Loaded:
     document: Document
     fingerprint: str
     unchanged: bool
+    pages: tuple[Document, ...] = ()  # a crawled URL source: every page (document: the first)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(p.data) for p in self.pages) if self.pages else len(self.document.data)
 
 
 def model_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> str:
@@ -93,10 +102,10 @@ def load(
         if source is None:
             raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
         sources_db.mark_processing(conn, source_id=source_id)
-    document = storage.fetch(source.path, settings)
+    document, pages = fetch(source, settings)
     if source.name and not document.name:
-        document = Document(data=document.data, name=source.name, mime=document.mime)
-    print_ = fingerprint(document.data, spec)
+        document = dataclasses.replace(document, name=source.name)
+    print_ = fingerprint(_identity(pages) if pages else document.data, spec)
     with pool.connection() as conn:
         held = chunks_db.count(conn, source_id=source_id)
     unchanged = (
@@ -105,10 +114,36 @@ def load(
         and source.chunk_count > 0
         and held >= source.chunk_count
     )
-    return Loaded(source, document, print_, unchanged)
+    return Loaded(source, document, print_, unchanged, pages)
 
 
-def parse(document: Document, settings: Settings) -> Parsed:
+def crawls(source: DataSource, settings: Settings) -> bool:
+    """Whether a source is a site to crawl: a URL whose own choice (else INTAJ_URL_CRAWL)
+    says so."""
+    is_url = source.path.lower().startswith(("http://", "https://"))
+    return is_url and (source.crawl if source.crawl is not None else settings.url_crawl)
+
+
+def fetch(source: DataSource, settings: Settings) -> tuple[Document, tuple[Document, ...]]:
+    """A source's document; for a crawled URL also every page (the first is the document)."""
+    if not crawls(source, settings):
+        return storage.fetch(source.path, settings), ()
+    from pipeline.sources.crawl import crawl
+
+    pages = tuple(crawl(source.path, settings=settings))
+    if not pages:
+        raise SourceError(f"{source.path} gave no page to ingest (redirected off-site?)")
+    return pages[0], pages
+
+
+def _identity(pages: Sequence[Document]) -> bytes:
+    """The content identity of a crawl: each page's URL and bytes, in crawl order."""
+    return b"".join(f"{p.url}\n{hashlib.sha256(p.data).hexdigest()}\n".encode() for p in pages)
+
+
+def parse(document: Document, settings: Settings, pages: Sequence[Document] = ()) -> Parsed:
+    """Sections of a document; of a crawl, every page's sections, each cited by its page's
+    URL (a page that cannot be parsed is skipped; the crawl fails only if none can)."""
     limits = ParseLimits(
         max_seconds=settings.parse_max_seconds,
         max_memory_bytes=settings.parse_max_memory_bytes,
@@ -116,7 +151,21 @@ def parse(document: Document, settings: Settings) -> Parsed:
         max_text_chars=settings.parse_max_text_chars,
         sandbox=settings.parse_sandbox,
     )
-    return parse_document(document, limits=limits)
+    if not pages:
+        return parse_document(document, limits=limits)
+    sections: list[Section] = []
+    failures: list[ParseError] = []
+    for page in pages:
+        try:
+            parsed = parse_document(page, limits=limits)
+        except ParseError as e:
+            log.info("skipping crawled page %s: %s", page.url, e)
+            failures.append(e)
+            continue
+        sections.extend(dataclasses.replace(s, url=s.url or page.url) for s in parsed.sections)
+    if not sections:
+        raise failures[0]
+    return Parsed(sections=tuple(sections))
 
 
 def chunk(parsed: Parsed, embedder: Embedder, spec: ChunkSpec) -> list[Chunk]:
@@ -197,7 +246,7 @@ def store(
             conn,
             source_id=source.id,
             content_hash=loaded.fingerprint,
-            size_bytes=len(loaded.document.data),
+            size_bytes=loaded.size_bytes,
             chunk_count=len(rows),
             model=embedder.model_name,
         )
@@ -209,7 +258,7 @@ def mark_unchanged(pool: ConnectionPool, loaded: Loaded) -> None:
             conn,
             source_id=loaded.source.id,
             content_hash=loaded.fingerprint,
-            size_bytes=len(loaded.document.data),
+            size_bytes=loaded.size_bytes,
             chunk_count=loaded.source.chunk_count,
             model=loaded.source.embedding_model or "",
         )

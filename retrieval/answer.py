@@ -5,26 +5,36 @@
    cited as the FAQ.
 3. When the best hit is below ``abstain_threshold``, abstain: the chatbot's fallback text, or
    a clear "not in the provided knowledge" reply.
-4. Otherwise, without an LLM, answer extractively: the sentences of the best passages that are
+4. Otherwise, with an LLM configured for the chatbot (retrieval/generate.py), generate the
+   answer from the best passages and the conversation's history, citing them as [n]; an LLM
+   failure before any text falls back to step 5.
+5. Without one, answer extractively: the sentences of the best passages that are
    closest to the message, each with its [n] citation marker.
 Both turns are stored in ``messages`` (the citations and confidence in the answer's metadata).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import asdict, replace
+from typing import Any
 
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from core.errors import GenerationError
 from core.settings import Settings
 from core.types import Answer, Citation, Hit
 from db import messages as messages_db
 from pipeline.chunk import reflow
+from retrieval import generate, prompt
+from retrieval.output import cited_numbers
 from retrieval.search import Scope, scope_for, search
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = (
     "I could not find this in the provided knowledge. Please rephrase your question or"
@@ -94,6 +104,46 @@ def answer(
     k: int | None = None,
     record: bool = True,
 ) -> Answer:
+    """THE entry point for answering (CLI, HTTP API, Python): FAQ first, abstention when
+    retrieval is weak, else the chatbot's LLM when one is configured, else extractive."""
+    *_, final = _events(
+        pool, settings, chatbot_id=chatbot_id, message=message,
+        conversation_id=conversation_id, k=k, record=record, stream=False,
+    )  # fmt: skip
+    assert isinstance(final, Answer)
+    return final
+
+
+def answer_stream(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    chatbot_id: str,
+    message: str,
+    conversation_id: str | None = None,
+    k: int | None = None,
+    record: bool = True,
+) -> Iterator[str | Answer]:
+    """:func:`answer`, streamed: text deltas (str), then the final :class:`Answer`, equal to
+    what :func:`answer` returns for the same input. FAQ, abstained and extractive answers come
+    as one delta."""
+    return _events(
+        pool, settings, chatbot_id=chatbot_id, message=message,
+        conversation_id=conversation_id, k=k, record=record, stream=True,
+    )  # fmt: skip
+
+
+def _events(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    chatbot_id: str,
+    message: str,
+    conversation_id: str | None,
+    k: int | None,
+    record: bool,
+    stream: bool,
+) -> Iterator[str | Answer]:
     scope = scope_for(pool, settings, chatbot_id)
     conversation_id = conversation_id or str(uuid.uuid4())
     vector = scope.embedder.embed([message])[0]
@@ -101,17 +151,77 @@ def answer(
         pool, settings, chatbot_id=chatbot_id, query=message, k=k or settings.search_k,
         query_vector=vector,
     )  # fmt: skip
-    result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
-    result = Answer(
-        answer=result.answer,
-        citations=result.citations,
-        confidence=result.confidence,
-        abstained=result.abstained,
-        conversation_id=conversation_id,
-    )
+    llm = None
+    if faq_match(hits, settings) is None and _confidence(hits) >= settings.abstain_threshold:
+        with pool.connection() as conn:
+            llm = generate.resolve(conn, settings, scope.chatbot, fallback=_fallback(scope))
+    info: dict[str, Any] = {"generator": "extractive"}
+    if llm is None:
+        result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
+        yield result.answer
+    else:
+        emitted: list[str] = []
+        try:
+            result = yield from _generated(
+                pool, settings, llm, scope, hits, message, conversation_id, stream, emitted
+            )
+            info = {"generator": "llm", "model": llm.model}
+        except GenerationError as e:
+            if emitted:
+                raise
+            log.warning("answering extractively: %s", e.message)
+            result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
+            info["llm_error"] = e.code
+            yield result.answer
+    result = replace(result, conversation_id=conversation_id)
     if record:
-        _record(pool, chatbot_id=chatbot_id, message=message, result=result)
-    return result
+        _record(pool, chatbot_id=chatbot_id, message=message, result=result, info=info)
+    yield result
+
+
+def _generated(
+    pool: ConnectionPool,
+    settings: Settings,
+    llm: generate.LLM,
+    scope: Scope,
+    hits: Sequence[Hit],
+    message: str,
+    conversation_id: str,
+    stream: bool,
+    emitted: list[str],
+) -> Generator[str, None, Answer]:
+    count = scope.embedder.count_tokens
+    relevant = [h for h in hits if h.score >= settings.abstain_threshold] or list(hits[:1])
+    passages = prompt.pack_passages(relevant, budget=settings.llm_context_tokens, count=count)
+    with pool.connection() as conn:
+        turns = messages_db.history(
+            conn, chatbot_id=scope.chatbot.id, conversation_id=conversation_id
+        )
+    history = prompt.trim_history(turns, budget=settings.llm_history_tokens, count=count)
+    messages = generate.messages_for(llm, question=message, passages=passages, history=history)
+    replies = generate.respond(llm, messages, passages=len(passages), stream=stream)
+    while True:
+        try:
+            piece = next(replies)
+        except StopIteration as done:
+            text = str(done.value)
+            break
+        emitted.append(piece)
+        yield piece
+    confidence = _confidence(hits)
+    if text.strip() == llm.fallback.strip():
+        return Answer(answer=text, citations=(), confidence=confidence, abstained=True)
+    numbers = cited_numbers(text, len(passages)) or list(range(1, len(passages) + 1))
+    citations = tuple(c for c in cite(passages) if c.number in numbers)
+    return Answer(answer=text, citations=citations, confidence=confidence, abstained=False)
+
+
+def _confidence(hits: Sequence[Hit]) -> float:
+    return round(max((h.score for h in hits), default=0.0), 4)
+
+
+def _fallback(scope: Scope) -> str:
+    return str(scope.chatbot.settings.get("fallback_text") or NOT_FOUND)
 
 
 def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
@@ -143,8 +253,7 @@ def compose(
         )
     confidence = round(max((h.score for h in hits), default=0.0), 4)
     if confidence < settings.abstain_threshold:
-        fallback = scope.chatbot.settings.get("fallback_text") or NOT_FOUND
-        return Answer(answer=str(fallback), citations=(), confidence=confidence, abstained=True)
+        return Answer(answer=_fallback(scope), citations=(), confidence=confidence, abstained=True)
     relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
@@ -155,7 +264,14 @@ def compose(
     )
 
 
-def _record(pool: ConnectionPool, *, chatbot_id: str, message: str, result: Answer) -> None:
+def _record(
+    pool: ConnectionPool,
+    *,
+    chatbot_id: str,
+    message: str,
+    result: Answer,
+    info: dict[str, Any] | None = None,
+) -> None:
     assert result.conversation_id is not None
     with pool.connection() as conn:
         messages_db.add(
@@ -175,5 +291,6 @@ def _record(pool: ConnectionPool, *, chatbot_id: str, message: str, result: Answ
                 "citations": [asdict(c) for c in result.citations],
                 "confidence": result.confidence,
                 "abstained": result.abstained,
+                **(info or {}),
             },
         )

@@ -51,6 +51,7 @@ class LocalEmbedder:
         self._tokenizer = self._model.tokenizer
         self._tokenizer.model_max_length = 10**9  # we count long texts; the model truncates
         self._lock = threading.Lock()
+        self.calls = 0  # embed() calls so far (tests assert rejected input costs none)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
@@ -59,6 +60,7 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         with self._lock:  # one encode at a time: torch already uses every core
+            self.calls += 1
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,

@@ -56,12 +56,29 @@ def provider_for(settings: Settings, model: str) -> str:
     return settings.embedding_provider
 
 
-_cache: dict[tuple[str, str, str], Embedder] = {}
+_cache: dict[tuple[object, ...], Embedder] = {}
 _lock = threading.Lock()
 
 
+def _key(provider: str, model: str, settings: Settings) -> tuple[object, ...]:
+    """What makes two embedders differ: a local model's device and batch size; an OpenAI
+    client's endpoint, budgets and batch limits."""
+    if provider != "openai":
+        return (provider, model, settings.embedding_device, settings.embedding_batch_size)
+    return (
+        provider,
+        model,
+        settings.openai_base_url,
+        settings.openai_max_retries,
+        settings.openai_timeout_seconds,
+        settings.openai_embedding_dimensions,
+        settings.openai_batch_max_inputs,
+        settings.openai_batch_max_tokens,
+    )
+
+
 def _cached(provider: str, model: str, settings: Settings) -> Embedder:
-    key = (provider, model, settings.embedding_device)
+    key = _key(provider, model, settings)
     with _lock:
         if key in _cache:
             return _cache[key]
