@@ -125,7 +125,7 @@ def _units(text: str) -> Iterator[tuple[str, str]]:
     separator = ""
     for i, part in enumerate(parts):
         if i % 2:
-            separator = part if "\n\n" in part else "\n"
+            separator = "\n\n" if part.count("\n") > 1 else "\n"
         elif part.strip():
             yield separator, part.strip()
 

@@ -1,0 +1,180 @@
+"""Flows beside ingestion: ``sync-faqs``, ``reembed-chatbot`` and ``retry-failed``.
+
+Parameters are typed (``Literal``, bounded ints, pydantic ``Field`` descriptions) so the Prefect
+UI renders a form for each deployment. Every run publishes a table artifact (flows/artifacts.py).
+Retries with exponential backoff apply only to errors marked transient.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+from pydantic import Field
+
+from core.errors import IntajError
+from core.settings import get_settings
+from db import dispatch as dispatch_db
+from db import open_pool
+from db import sources as sources_db
+from flows import artifacts
+from flows.ingest import _transient, ingest_data_source
+from flows.sweep import sweep
+from pipeline import faqs, ingest, reembed
+from pipeline.embed import get_embedder
+
+ChatbotId = Annotated[str, Field(description="The chatbot's id (uuid).")]
+
+
+def _retrying(fn: Any, name: str) -> Any:
+    return task(
+        fn,
+        name=name,
+        cache_policy=NO_CACHE,
+        persist_result=False,
+        retries=3,
+        retry_delay_seconds=exponential_backoff(backoff_factor=2),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=_transient,
+    )
+
+
+sync_faqs_task = _retrying(faqs.sync, "sync-faqs")
+rebuild_source_task = _retrying(reembed.rebuild_source, "rebuild-source")
+
+
+@flow(name="sync-faqs", log_prints=False)
+def sync_faqs(chatbot_id: ChatbotId) -> dict[str, int]:
+    """Embed a chatbot's new or changed FAQs (unchanged questions are never embedded again)."""
+    settings = get_settings()
+    pool = open_pool(settings)
+    embedder = get_embedder(settings, ingest.model_for(pool, settings, chatbot_id))
+    start = time.perf_counter()
+    synced = sync_faqs_task(pool, embedder, chatbot_id=chatbot_id)
+    result = {
+        "faqs": synced.faqs,
+        "written": synced.written,
+        "embedded": synced.embedded,
+        "reused": synced.reused,
+    }
+    artifacts.summary(
+        f"sync-faqs-{chatbot_id}",
+        [{"item": "model", "value": embedder.model_name}],
+        {**result, "seconds": round(time.perf_counter() - start, 3)},
+    )
+    return result
+
+
+@flow(name="reembed-chatbot", log_prints=False)
+def reembed_chatbot(
+    chatbot_id: ChatbotId,
+    model: Annotated[
+        str, Field(description="The new embedding model, e.g. text-embedding-3-small@512.")
+    ],
+    drop_previous: Annotated[
+        bool, Field(description="Delete the previous model's chunks after the switch.")
+    ] = False,
+) -> dict[str, Any]:
+    """Build ``model``'s vectors for every ready source and FAQ of the chatbot beside the old
+    ones, then switch the chatbot to it in one UPDATE. Any failure leaves the chatbot on its
+    previous model (the new chunks built so far are reused by the next attempt)."""
+    settings = get_settings()
+    pool = open_pool(settings)
+    previous = ingest.model_for(pool, settings, chatbot_id)
+    embedder = get_embedder(settings, model)
+    with pool.connection() as conn:
+        ready = [s for s in sources_db.list_for(conn, chatbot_id=chatbot_id) if s.status == "ready"]
+    rows: list[dict[str, Any]] = []
+    for source in ready:
+        start = time.perf_counter()
+        state = rebuild_source_task(pool, settings, embedder, source=source, return_state=True)
+        row: dict[str, Any] = {"item": source.name or source.path, "status": "ready"}
+        if state.is_completed():
+            built = state.result()
+            row |= {"chunks": built.chunks, "embedded": built.embedded, "reused": built.reused}
+        else:
+            row |= {"status": "failed", "error": str(state.message)}
+        rows.append(row | {"seconds": round(time.perf_counter() - start, 3)})
+    start = time.perf_counter()
+    synced = sync_faqs_task(pool, embedder, chatbot_id=chatbot_id)
+    rows.append({
+        "item": "FAQs", "status": "ready", "chunks": synced.faqs, "embedded": synced.embedded,
+        "reused": synced.reused, "seconds": round(time.perf_counter() - start, 3),
+    })  # fmt: skip
+    failed = [r for r in rows if r["status"] == "failed"]
+    if not failed:
+        reembed.switch(
+            pool, chatbot_id=chatbot_id, model=embedder.model_name,
+            drop=previous if drop_previous else None,
+        )  # fmt: skip
+    totals = {
+        "previous": previous,
+        "model": embedder.model_name,
+        "switched": not failed,
+        "embedded": sum(r.get("embedded", 0) for r in rows),
+        "reused": sum(r.get("reused", 0) for r in rows),
+        "failed": len(failed),
+    }
+    artifacts.summary(f"reembed-{chatbot_id}", rows, totals)
+    if failed:
+        raise IntajError(
+            f"{len(failed)} sources could not be re-embedded; the chatbot stays on {previous}."
+            " Fix them and run reembed-chatbot again (finished vectors are reused).",
+            code="reembed_incomplete",
+        )
+    return totals
+
+
+@flow(name="retry-failed", log_prints=False)
+def retry_failed(
+    chatbot_id: Annotated[
+        str | None, Field(description="Only this chatbot's sources (default: every chatbot).")
+    ] = None,
+    error_codes: Annotated[
+        list[str] | None,
+        Field(description="Only these error codes, e.g. worker_lost, source_unavailable."),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many.")] = 100,
+    sweep_first: Annotated[
+        bool, Field(description="Run the sweeper first (fails runs that lost their worker).")
+    ] = True,
+) -> list[dict[str, Any]]:
+    """Re-run failed sources, each claimed (failed -> processing) so concurrent retries never
+    run the same source twice."""
+    settings = get_settings()
+    pool = open_pool(settings)
+    if sweep_first:
+        sweep(pool, settings)
+    with pool.connection() as conn:
+        ids = dispatch_db.failed_ids(
+            conn, chatbot_id=chatbot_id, error_codes=error_codes, limit=limit
+        )
+    results: list[dict[str, Any]] = []
+    for source_id in ids:
+        with pool.connection() as conn:
+            claimed = dispatch_db.claim(conn, source_id=source_id, from_status=("failed",))
+        if claimed is None:
+            continue
+        start = time.perf_counter()
+        state = ingest_data_source(source_id, return_state=True)
+        with pool.connection() as conn:
+            source = sources_db.get(conn, source_id=source_id)
+        results.append({
+            "item": source.path if source else source_id,
+            "status": source.status if source else "deleted",
+            "chunks": source.chunk_count if source else 0,
+            "error": (source.error if source else None) or ("" if state.is_completed() else
+                                                            str(state.message)),
+            "seconds": round(time.perf_counter() - start, 3),
+        })  # fmt: skip
+    totals = {
+        "retried": len(results),
+        "ready": sum(1 for r in results if r["status"] == "ready"),
+        "failed": sum(1 for r in results if r["status"] != "ready"),
+    }
+    artifacts.summary("retry-failed", results, totals)
+    get_run_logger().info("retried %d failed sources", len(results))
+    return results

@@ -1,0 +1,266 @@
+"""The upload trigger: ``data_sources`` is the queue, NOTIFY the wake-up, Prefect runs the work.
+
+A listener LISTENs on ``intaj_data_source`` over a direct connection (never a transaction
+pooler: no LISTEN there). For each notification, on start and then every
+``listen_sweep_seconds`` (catch-up on anything missed while it was down), it *claims* pending
+sources with a conditional UPDATE (pending -> processing), so two listeners never start the
+same one, and dispatches each claim:
+
+- ``deployment`` mode (PREFECT_API_URL set): ``run_deployment`` of ``ingest-data-source``
+  with ``timeout=0`` and the idempotency key ``ingest:{id}:{attempt}``; a worker runs it;
+- ``in-process`` mode (no Prefect server): the listener runs the flow itself, one source at a
+  time (claiming one at a time, so several listeners share the work).
+
+The flow accepts a source already claimed (it sets 'processing' itself too). The listener also
+runs the sweeper (``flows/sweep.py``), reconnects with backoff after database restarts, and
+stops between dispatches when ``stop`` is set (SIGINT/SIGTERM in ``intaj listen``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from core.errors import DatabaseError
+from core.settings import Settings
+from db import chatbots as chatbots_db
+from db import dispatch as dispatch_db
+from db import sources as sources_db
+from db.connection import connect, database_url
+from db.dispatch import Claim
+from flows.sweep import prefect_api_url, sweep
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["auto", "deployment", "in-process"]
+SWEEP_BATCH = 50
+
+
+def resolve_mode(mode: Mode) -> Literal["deployment", "in-process"]:
+    if mode != "auto":
+        return mode
+    return "deployment" if prefect_api_url() else "in-process"
+
+
+@dataclass
+class Dispatcher:
+    """Turns claims into runs: a deployment run on the Prefect server, or the flow in-process."""
+
+    pool: ConnectionPool
+    settings: Settings
+    mode: Literal["deployment", "in-process"]
+    dispatched: list[Claim] = field(default_factory=list)
+
+    def trigger(self, source_id: str) -> Claim | None:
+        """Claim ``source_id`` if still pending and dispatch it; None if someone else has it."""
+        with self.pool.connection() as conn:
+            claimed = dispatch_db.claim(conn, source_id=source_id)
+        if claimed is not None:
+            self.dispatch(claimed)
+        return claimed
+
+    def drain(self, stop: threading.Event | None = None) -> int:
+        """Claim and dispatch every pending source (catch-up). Returns how many."""
+        count = 0
+        batch = 1 if self.mode == "in-process" else SWEEP_BATCH
+        while stop is None or not stop.is_set():
+            with self.pool.connection() as conn:
+                claims = dispatch_db.claim_next(conn, limit=batch)
+            if not claims:
+                break
+            for c in claims:
+                self.dispatch(c)
+            count += len(claims)
+        return count
+
+    def dispatch(self, claimed: Claim) -> None:
+        try:
+            if self.mode == "deployment":
+                self._run_deployment(claimed)
+            else:
+                self._run_here(claimed)
+        except Exception:
+            if self.mode == "deployment":  # no run exists: give the claim back
+                with self.pool.connection() as conn:
+                    dispatch_db.release(conn, source_id=claimed.source_id)
+            raise
+        self.dispatched.append(claimed)
+
+    def _run_deployment(self, claimed: Claim) -> None:
+        from prefect.deployments import run_deployment
+
+        run: Any = run_deployment(  # sync call: returns the FlowRun
+            self.settings.ingest_deployment,
+            parameters={"source_id": claimed.source_id},
+            timeout=0,
+            as_subflow=False,
+            idempotency_key=claimed.idempotency_key,
+            tags=["trigger:upload", f"chatbot:{claimed.chatbot_id}"],
+        )
+        with self.pool.connection() as conn:
+            dispatch_db.set_flow_run(conn, source_id=claimed.source_id, flow_run_id=str(run.id))
+        log.info("source %s -> flow run %s", claimed.source_id, run.id)
+
+    def _run_here(self, claimed: Claim) -> None:
+        from flows.ingest import ingest_data_source
+
+        state = ingest_data_source(claimed.source_id, return_state=True)
+        log.info("source %s ingested in-process: %s", claimed.source_id, state.type.value)
+
+
+@dataclass
+class Listener:
+    settings: Settings
+    dispatcher: Dispatcher
+    stop: threading.Event = field(default_factory=threading.Event)
+    announce: Callable[[str], None] = log.info
+    max_backoff: float = 30.0
+    _next_sweep: float = 0.0
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                self._session()
+                backoff = 0.5
+            except (psycopg.OperationalError, DatabaseError) as e:
+                if self.stop.is_set():
+                    break
+                self.announce(f"database connection lost ({e}); reconnecting in {backoff:.1f} s")
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def _session(self) -> None:
+        with connect(database_url(self.settings), autocommit=True) as conn:
+            conn.execute(f"LISTEN {dispatch_db.CHANNEL}")
+            self.announce(
+                f"listening on {dispatch_db.CHANNEL} (mode: {self.dispatcher.mode});"
+                f" catch-up every {self.settings.listen_sweep_seconds:g} s"
+            )
+            self._catch_up()
+            while not self.stop.is_set():
+                wait = max(0.05, min(1.0, self._next_sweep - time.monotonic()))
+                for note in conn.notifies(timeout=wait, stop_after=1):
+                    self._guarded(self.dispatcher.trigger, note.payload)
+                if time.monotonic() >= self._next_sweep:
+                    self._catch_up()
+
+    def _catch_up(self) -> None:
+        self._guarded(lambda: sweep(self.dispatcher.pool, self.settings))
+        n = self._guarded(lambda: self.dispatcher.drain(self.stop))
+        if n:
+            self.announce(f"catch-up: dispatched {n} pending sources")
+        self._next_sweep = time.monotonic() + self.settings.listen_sweep_seconds
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one dispatch or sweep; a failure is logged and retried by the next sweep.
+        Database outages propagate, so the session reconnects."""
+        try:
+            return fn(*args)
+        except (psycopg.OperationalError, DatabaseError):
+            raise
+        except Exception as e:
+            log.warning("dispatch failed (retried by the next sweep): %s", e)
+            return None
+
+
+# --- webhooks (intaj/webhooks.py is the HTTP edge) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a webhook did: the sources it made pending, and those dispatched right away."""
+
+    pending: list[str]
+    dispatched: list[str]
+    ignored: str | None = None
+
+
+def accept_database_event(pool: ConnectionPool, payload: dict[str, Any]) -> Accepted:
+    """A Supabase Database webhook on ``data_sources``: an INSERT is pending already; an UPDATE
+    that changed the path (a re-upload) is made pending again."""
+    if payload.get("table") != "data_sources":
+        return Accepted([], [], ignored=f"table {payload.get('table')!r} is not data_sources")
+    kind, record = payload.get("type"), payload.get("record") or {}
+    source_id = record.get("id")
+    if kind not in ("INSERT", "UPDATE") or not source_id:
+        return Accepted([], [], ignored=f"{kind} events need no ingestion")
+    old = payload.get("old_record") or {}
+    with pool.connection() as conn:
+        if kind == "UPDATE" and old.get("path") != record.get("path"):
+            sources_db.mark_pending(conn, source_id=str(source_id))
+        found = sources_db.get(conn, source_id=str(source_id))
+    if found is None or found.status != "pending":
+        return Accepted([], [], ignored="the source is not pending")
+    return Accepted([found.id], [])
+
+
+def accept_storage_event(
+    pool: ConnectionPool, settings: Settings, payload: dict[str, Any]
+) -> Accepted:
+    """A Supabase Storage upload (a Database webhook on ``storage.objects``, or a plain
+    ``{"bucket", "name"}``) for a key made by ``upload_key``: ``{chatbot_id}/{uuid}/{file}``.
+    The source at ``supabase://bucket/name`` is made pending (re-upload) or created."""
+    record = payload.get("record") or payload
+    bucket = record.get("bucket_id") or record.get("bucket")
+    name = record.get("name") or record.get("key")
+    if payload.get("type") == "DELETE" or not bucket or not name:
+        return Accepted([], [], ignored="not an object-created event with a bucket and name")
+    path = f"supabase://{bucket}/{name}"
+    with pool.connection() as conn:
+        found = dispatch_db.find_by_path(conn, path=path)
+        if found is not None:
+            sources_db.mark_pending(conn, source_id=found[0])
+            return Accepted([found[0]], [])
+        chatbot_id = str(name).split("/", 1)[0]
+        if not _is_uuid(chatbot_id) or chatbots_db.get(conn, chatbot_id=chatbot_id) is None:
+            return Accepted([], [], ignored=f"{name!r} does not start with a chatbot's id")
+        file_name = str(name).rsplit("/", 1)[-1]
+        suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+        created = sources_db.add(
+            conn,
+            chatbot_id=chatbot_id,
+            type=TYPES_BY_SUFFIX.get(suffix, "file"),
+            path=path,
+            name=file_name,
+            origin=path,
+        )
+    return Accepted([created.id], [])
+
+
+def kick(pool: ConnectionPool, settings: Settings, accepted: Accepted) -> Accepted:
+    """Dispatch accepted sources now when a Prefect server is configured; otherwise they stay
+    pending and the listener (woken by the same NOTIFY) takes them."""
+    if not accepted.pending or not prefect_api_url():
+        return accepted
+    dispatcher = Dispatcher(pool, settings, "deployment")
+    done = []
+    for source_id in accepted.pending:
+        try:
+            if dispatcher.trigger(source_id) is not None:
+                done.append(source_id)
+        except Exception as e:  # the claim was given back: the listener's sweep retries it
+            log.warning("could not dispatch source %s now: %s", source_id, e)
+    return Accepted(accepted.pending, done)
+
+
+TYPES_BY_SUFFIX = {
+    ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".txt": "txt",
+    ".md": "md", ".markdown": "md",
+}  # fmt: skip
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,136 @@
+"""The orchestration commands of the ``intaj`` CLI: ``listen`` (the upload trigger),
+``serve-flows`` (every deployment in one process) and ``sweep`` (fail runs that lost their
+worker). Registered on the main app by :func:`register`; the logic lives in ``flows/``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from core.errors import IntajError
+
+
+def _stop_on_signals() -> threading.Event:
+    """The first SIGINT/SIGTERM asks for a clean stop (after the current dispatch); a second
+    one interrupts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        typer.echo(f"{signal.Signals(signum).name}: stopping after the current dispatch", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def listen(
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="auto: run the ingest-data-source deployment when PREFECT_API_URL is set,"
+            " else run the flow in this process; or force deployment / in-process."
+        ),
+    ] = "auto",
+    sweep_seconds: Annotated[
+        float | None,
+        typer.Option(help="Catch-up sweep interval (default INTAJ_LISTEN_SWEEP_SECONDS)."),
+    ] = None,
+) -> None:
+    """The upload trigger: LISTEN for new or re-uploaded data sources (and sweep for pending
+    ones on start and every N seconds), claim each once, and ingest it. Stops on
+    SIGINT/SIGTERM."""
+    from flows.trigger import Dispatcher, Listener, resolve_mode
+    from intaj import app as services
+
+    if mode not in ("auto", "deployment", "in-process"):
+        raise typer.BadParameter("choose auto, deployment or in-process", param_hint="--mode")
+    logging.getLogger("flows").setLevel(logging.INFO)
+    stop = _stop_on_signals()
+    try:
+        ctx = services.context()
+        settings = ctx.settings
+        if sweep_seconds is not None:
+            settings = settings.model_copy(update={"listen_sweep_seconds": sweep_seconds})
+        resolved = resolve_mode(mode)  # type: ignore[arg-type]
+        if resolved == "in-process":
+            _warm_up(settings)
+        dispatcher = Dispatcher(ctx.pool, settings, resolved)
+        Listener(settings, dispatcher, stop=stop, announce=_say).run()
+    except IntajError as e:
+        typer.secho(f"error: {e.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from e
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    _say("stopped")
+
+
+def _say(message: str) -> None:
+    typer.echo(message)
+    import sys
+
+    sys.stdout.flush()
+
+
+def _warm_up(settings: Any) -> None:
+    """Load the embedding model and reach the Prefect API before the first upload arrives."""
+    from pipeline.embed import get_embedder
+
+    get_embedder(settings)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.hello()
+
+
+def serve_flows(
+    limit: Annotated[int, typer.Option(help="At most this many flow runs at a time.")] = 4,
+) -> None:
+    """Serve every flow as a deployment (named `intaj`) against the Prefect server in
+    PREFECT_API_URL, polling every second; runs until interrupted."""
+    from flows.deployments import serve_all
+
+    serve_all(limit=limit)
+
+
+def sweep(
+    lease: Annotated[
+        float | None,
+        typer.Option(help="Heartbeat lease in seconds (default INTAJ_RUN_LEASE_SECONDS)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Fail ingestion runs whose heartbeat is older than the lease (worker lost), and their
+    sources (error_code worker_lost, previous chunks kept), so retry-failed re-runs them."""
+    from flows.sweep import sweep as run_sweep
+    from intaj import app as services
+
+    try:
+        ctx = services.context()
+        swept = run_sweep(ctx.pool, ctx.settings, lease_seconds=lease)
+    except IntajError as e:
+        typer.secho(f"error: {e.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from e
+    if as_json:
+        typer.echo(json.dumps({
+            "lost_runs": swept.lost_runs, "failed_sources": swept.failed_sources,
+            "stale_claims": swept.stale_claims,
+        }))  # fmt: skip
+    else:
+        typer.echo(
+            f"{len(swept.lost_runs)} lost runs failed ({len(swept.failed_sources)} sources),"
+            f" {len(swept.stale_claims)} stale claims failed"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(listen)
+    app.command("serve-flows")(serve_flows)
+    app.command()(sweep)

@@ -1,0 +1,359 @@
+"""The HTTP API of the chatbot runtime (FastAPI). Routes, auth and limits: docs/api.md.
+
+    POST /v1/chatbots/{id}/messages   answer a message (JSON, or SSE with "stream": true)
+    POST /v1/chatbots/{id}/search     search the chatbot's knowledge
+    GET  /healthz                     the database answers
+
+Every route but ``/healthz`` needs a caller (:mod:`retrieval.auth`) who may use the chatbot;
+any other chatbot is a 404, like one that does not exist. Input is checked before any work:
+body size (413, from Content-Length and while reading), JSON nesting, unknown keys, lengths
+and ranges (422). Errors are ``{"error": {"code", "message"}}`` with a stable code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from itertools import chain
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core import errors
+from core.settings import Settings
+from core.types import Answer, Hit
+from db.chatbots import Chatbot
+from db.search import Filters
+from retrieval.answer import answer, answer_stream
+from retrieval.auth import Caller, authenticate, authorize
+from retrieval.search import search
+
+log = logging.getLogger(__name__)
+MAX_JSON_DEPTH = 16
+STATUS = [
+    (errors.AuthError, 401),
+    (errors.NotFoundError, 404),
+    (errors.DatabaseError, 503),
+    (errors.EmbeddingError, 502),
+    (errors.GenerationError, 502),
+]
+HTTP_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "invalid_request",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1), AfterValidator(_text)]
+
+
+class SearchFilters(BaseModel):
+    """Allow-listed filters; each narrows the chatbot's own knowledge, nothing widens it."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    source_types: (
+        list[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]] | None
+    ) = Field(default=None, max_length=20)  # fmt: skip
+    kinds: list[Literal["document", "faq"]] | None = Field(default=None, max_length=2)
+
+    def to_filters(self) -> Filters:
+        return Filters(
+            source_ids=tuple(str(s) for s in self.source_ids) if self.source_ids else None,
+            source_types=tuple(self.source_types) if self.source_types else None,
+            kinds=tuple(self.kinds) if self.kinds else None,
+        )
+
+
+class CitationOut(BaseModel):
+    number: int
+    source: str
+    metadata: dict[str, Any]
+    snippet: str
+    score: float
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    confidence: float
+    abstained: bool
+    conversation_id: str | None
+
+
+class HitOut(BaseModel):
+    content: str
+    score: float
+    source: str
+    metadata: dict[str, Any]
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+
+
+class ErrorOut(BaseModel):
+    error: dict[str, Any]
+
+
+def answer_json(result: Answer) -> dict[str, Any]:
+    return {
+        "answer": result.answer,
+        "citations": [asdict(c) for c in result.citations],
+        "confidence": result.confidence,
+        "abstained": result.abstained,
+        "conversation_id": result.conversation_id,
+    }
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "content": hit.content,
+        "score": round(hit.score, 4),
+        "source": hit.source,
+        "metadata": hit.metadata,
+    }
+
+
+def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
+    """The API over ``pool`` with ``settings`` (see intaj.http.create_app)."""
+
+    class MessageIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        message: Text = Field(max_length=settings.api_max_message_chars)
+        conversation_id: uuid.UUID | None = None
+        stream: bool = False
+
+    class SearchIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        query: Text = Field(max_length=settings.api_max_message_chars)
+        k: int = Field(default=settings.search_k, ge=1, le=settings.api_max_k)
+        filters: SearchFilters | None = None
+        mode: Literal["hybrid", "vector"] = "hybrid"
+
+    app = FastAPI(
+        title="Intaj retrieval API",
+        version="1",
+        description="Answers and search over one chatbot's knowledge. See docs/api.md.",
+        responses={k: {"model": ErrorOut} for k in (401, 404, 413, 422)},
+    )
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
+    )
+    _handle_errors(app)
+    bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service key.")
+
+    def caller(
+        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        key: Annotated[str | None, Depends(api_key)],
+    ) -> Caller:
+        return authenticate(settings, bearer=token.credentials if token else None, api_key=key)
+
+    def chatbot(chatbot_id: str, who: Annotated[Caller, Depends(caller)]) -> Chatbot:
+        return authorize(pool, who, chatbot_id)
+
+    Bot = Annotated[Chatbot, Depends(chatbot)]
+
+    @app.post(
+        "/v1/chatbots/{chatbot_id}/messages",
+        response_model=AnswerOut,
+        responses={200: {"content": {"text/event-stream": {}}}},
+        summary="Answer a message, with citations (SSE with stream=true)",
+    )
+    def post_message(body: MessageIn, bot: Bot) -> Any:
+        kwargs: dict[str, Any] = {
+            "chatbot_id": bot.id,
+            "message": body.message,
+            "conversation_id": str(body.conversation_id) if body.conversation_id else None,
+        }
+        if not body.stream:
+            return answer_json(answer(pool, settings, **kwargs))
+        events = answer_stream(pool, settings, **kwargs)
+        first = next(events)  # retrieval happens here: its errors get their HTTP status
+        return StreamingResponse(
+            _sse(chain([first], events)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post(
+        "/v1/chatbots/{chatbot_id}/search",
+        response_model=SearchOut,
+        summary="Search the chatbot's documents and FAQs",
+    )
+    def post_search(body: SearchIn, bot: Bot) -> Any:
+        hits = search(
+            pool,
+            settings,
+            chatbot_id=bot.id,
+            query=body.query,
+            k=body.k,
+            filters=body.filters.to_filters() if body.filters else None,
+            mode=body.mode,
+        )
+        return {"hits": [hit_json(h) for h in hits]}
+
+    @app.get("/healthz", summary="The API and its database are up")
+    def healthz() -> Any:
+        try:
+            with pool.connection(timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except Exception:
+            log.exception("health check failed")
+            return JSONResponse(
+                error_body("database_unavailable", "the database does not answer"), 503
+            )
+        return {"status": "ok"}
+
+    return app
+
+
+def _sse(events: Iterator[str | Answer]) -> Iterator[str]:
+    try:
+        for event in events:
+            if isinstance(event, str):
+                yield f"event: delta\ndata: {json.dumps({'text': event})}\n\n"
+            else:
+                yield f"event: done\ndata: {json.dumps(answer_json(event))}\n\n"
+    except errors.IntajError as e:
+        log.warning("stream failed: %s", e.message)
+        yield f"event: error\ndata: {json.dumps(error_body(e.code, e.message))}\n\n"
+
+
+def _handle_errors(app: FastAPI) -> None:
+    @app.exception_handler(errors.IntajError)
+    async def intaj_error(request: Request, exc: errors.IntajError) -> JSONResponse:
+        status = next((s for cls, s in STATUS if isinstance(exc, cls)), 500)
+        if status >= 500:
+            log.warning("%s: %s", exc.code, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p)[:64] for p in e.get("loc", ())], "msg": e.get("msg", "")}
+            for e in exc.errors()[:10]
+        ]  # never the input itself
+        body = error_body("invalid_request", "the request is not valid", details=details)
+        return JSONResponse(body, 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return JSONResponse(error_body("internal_error", "internal error; see the log"), 500)
+
+
+class RequestLimits:
+    """ASGI middleware: bodies over ``max_body_bytes`` get 413 (from Content-Length before
+    reading, else as soon as the read passes the limit), and JSON nested deeper than
+    ``max_depth`` gets 422, before any route runs."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int) -> None:
+        self.app, self.max_body_bytes, self.max_depth = app, max_body_bytes, max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._reply(send, 413, "payload_too_large", self._too_large)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await self._reply(send, 413, "payload_too_large", self._too_large)
+                return
+            if not message.get("more_body", False):
+                break
+        if json_depth(bytes(body)) > self.max_depth:
+            text = f"the JSON body is nested deeper than {self.max_depth} levels"
+            await self._reply(send, 422, "invalid_request", text)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    @property
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_body_bytes} bytes"
+
+    @staticmethod
+    async def _reply(send: Send, status: int, code: str, message: str) -> None:
+        payload = json.dumps(error_body(code, message)).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+            (b"connection", b"close"),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # disconnect notices, for streamed responses
+
+    return replay
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply ``[``/``{`` nest in ``data`` (outside strings); any bytes."""
+    brackets = data.count(b"[") + data.count(b"{")
+    if brackets <= 1:
+        return brackets  # an upper bound is enough here
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest

@@ -1,0 +1,99 @@
+"""Who calls the API, and which chatbots they may use (no web framework here).
+
+Two kinds of caller:
+
+- a Supabase user: ``Authorization: Bearer <JWT>``, HS256-signed with ``INTAJ_JWT_SECRET``,
+  not expired, audience ``INTAJ_JWT_AUDIENCE`` (default ``authenticated``). The caller is the
+  ``sub`` claim; they may use the chatbots whose ``user_id`` is ``sub``. Nothing else in the
+  token counts (``user_metadata`` is user-editable in Supabase);
+- a service (the chatbot runtime): ``X-API-Key`` equal to one of ``INTAJ_SERVICE_API_KEYS``;
+  it may use every chatbot.
+
+A chatbot the caller may not use is reported exactly like one that does not exist, so the API
+is no oracle for other tenants' chatbot ids.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from core.errors import AuthError, NotFoundError
+from core.settings import Settings
+from db import chatbots as chatbots_db
+from db.chatbots import Chatbot
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str | None  # None: a service key
+    service: bool = False
+
+
+def authenticate(settings: Settings, *, bearer: str | None, api_key: str | None) -> Caller:
+    """The caller named by the request's credentials; :class:`AuthError` when there are none
+    or they do not verify."""
+    if api_key is not None:
+        if _valid_api_key(settings, api_key):
+            return Caller(user_id=None, service=True)
+        raise AuthError("invalid API key")
+    if bearer:
+        return Caller(user_id=verify_jwt(settings, bearer))
+    raise AuthError("authentication required: send Authorization: Bearer <JWT> or X-API-Key")
+
+
+def _valid_api_key(settings: Settings, given: str) -> bool:
+    candidate = given.encode("utf-8", "surrogateescape")
+    matches = [
+        hmac.compare_digest(candidate, key.get_secret_value().encode("utf-8"))
+        for key in settings.service_api_keys
+        if key.get_secret_value()
+    ]  # every key is compared: the time taken does not depend on which one matched
+    return any(matches)
+
+
+def verify_jwt(settings: Settings, token: str) -> str:
+    """The ``sub`` of a valid token."""
+    import jwt
+
+    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+        raise AuthError("bearer tokens are not accepted: the server has no INTAJ_JWT_SECRET")
+    audience = settings.jwt_audience or None
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=audience,
+            options={"require": ["exp", "sub"], "verify_aud": audience is not None},
+            leeway=10,
+        )
+    except jwt.PyJWTError as e:
+        raise AuthError(f"invalid token ({type(e).__name__}); sign in again") from e
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not _is_uuid(sub):
+        raise AuthError("invalid token: its subject is not a user id")
+    return sub
+
+
+def authorize(pool: ConnectionPool, caller: Caller, chatbot_id: str) -> Chatbot:
+    """The chatbot, when ``caller`` may use it; :class:`NotFoundError` otherwise (the same
+    for a chatbot that exists but is someone else's)."""
+    bot = None
+    if _is_uuid(chatbot_id):
+        with pool.connection() as conn:
+            bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
+    if bot is None or not (caller.service or bot.user_id == caller.user_id):
+        raise NotFoundError("chatbot not found")
+    return bot
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36

@@ -1,0 +1,252 @@
+"""Orchestration against a real Prefect server (started here on 127.0.0.1, one per module):
+the upload trigger end to end, catch-up with two listeners, a killed flow run and its retry,
+and the deployments' parameter forms and reruns through the Prefect API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from flows.maintenance import retry_failed
+from flows.sweep import sweep
+from retrieval.search import search
+from tests.fix_orchestration import (
+    child_env,
+    intaj_cmd,
+    prefect_server,
+    process,
+    status_of,
+    upload,
+    wait_for,
+)
+
+FIRST = "Northwind Bikes repairs punctures while you wait, in under fifteen minutes.\n"
+SECOND = "Northwind Bikes now repairs punctures at the roadside with a cargo-bike van.\n"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("prefect-home")
+    with prefect_server(home) as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="module")
+def served(api: str, logs: Path) -> Iterator[subprocess.Popen[Any]]:
+    """`intaj serve-flows`: every deployment, polled every second."""
+    env = child_env(PREFECT_API_URL=api)
+    with process(intaj_cmd("serve-flows", "--limit", "2"), env, logs / "serve.log") as proc:
+
+        def deployed() -> bool:
+            assert proc.poll() is None, (logs / "serve.log").read_text()[-3000:]
+            with get_client(sync_client=True) as client:
+                return len(client.read_deployments()) >= 5
+
+        wait_for(deployed, timeout=90, every=0.5)
+        yield proc
+
+
+def listen(api: str, logs: Path, name: str, *mode: str) -> Any:
+    env = child_env(PREFECT_API_URL=api, INTAJ_LISTEN_SWEEP_SECONDS="2")
+    return process(intaj_cmd("listen", *mode), env, logs / f"{name}.log")
+
+
+def listening(logs: Path, name: str, proc: subprocess.Popen[Any]) -> bool:
+    assert proc.poll() is None, (logs / f"{name}.log").read_text()[-3000:]
+    return "listening on" in (logs / f"{name}.log").read_text()
+
+
+def ready(pool: ConnectionPool, *ids: str) -> bool:
+    return all(status_of(pool, i)[0] == "ready" for i in ids)
+
+
+def runs_per_source(pool: ConnectionPool, ids: list[str]) -> dict[str, int]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT source_id::text, count(*) FROM ingestion_runs WHERE source_id = ANY(%s::uuid[])"
+            " GROUP BY 1",
+            (ids,),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_upload_is_ingested_and_visible_in_prefect(
+    api: str, logs: Path, pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    bot = make_chatbot()
+    with listen(api, logs, "e2e", "--mode", "in-process") as proc:
+        wait_for(lambda: listening(logs, "e2e", proc), timeout=60)
+        source_id = upload(pool, settings, bot.id, "repairs.txt", FIRST.encode())
+        wait_for(lambda: ready(pool, source_id), timeout=30, every=0.2)
+    hits = search(pool, settings, chatbot_id=bot.id, query="How fast are punctures fixed?", k=1)
+    assert "fifteen minutes" in hits[0].content
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT flow_run_id::text FROM data_sources WHERE id = %s", (source_id,)
+        ).fetchone()
+    assert row is not None and row[0]
+    with get_client(sync_client=True) as client:
+        run = wait_for(
+            lambda: (r := client.read_flow_run(row[0])).state.is_completed() and r, timeout=30
+        )
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+    assert run.parameters == {"source_id": source_id}
+    assert [a.key for a in artifacts] == [f"ingest-source-{source_id}"]
+    assert artifacts[0].type == "table"
+
+
+def test_listeners_catch_up_and_never_start_a_source_twice(
+    api: str, logs: Path, pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    bot = make_chatbot()
+    ids = [
+        upload(pool, settings, bot.id, f"note-{i}.txt", f"Shop note {i}: {FIRST}".encode())
+        for i in range(3)
+    ]  # inserted while no listener runs
+    two = ("--mode", "in-process")
+    with listen(api, logs, "one", *two) as a, listen(api, logs, "two", *two) as b:
+        wait_for(lambda: ready(pool, *ids), timeout=120, every=0.5)
+        assert a.poll() is None and b.poll() is None
+    assert runs_per_source(pool, ids) == dict.fromkeys(ids, 1)
+    with pool.connection() as conn:
+        attempts = conn.execute(
+            "SELECT ingest_attempts FROM data_sources WHERE id = ANY(%s::uuid[])", (ids,)
+        ).fetchall()
+    assert attempts == [(1,)] * 3
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"chatbot:{bot.id}"]))
+        )
+    assert sorted(r.parameters["source_id"] for r in runs) == sorted(ids)
+
+
+def test_killed_run_keeps_the_old_chunks_and_is_retried(
+    api: str, logs: Path, pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    bot = make_chatbot()
+    source_id = upload(pool, settings, bot.id, "repairs.txt", FIRST.encode())
+    assert retry_or_ingest(pool, source_id) == "ready"
+    before = chunk_set(pool, source_id)
+    with pool.connection() as conn:  # a re-upload with new content
+        path = conn.execute("SELECT path FROM data_sources WHERE id = %s", (source_id,)).fetchone()
+    from pipeline.sources import storage_for
+
+    storage_for(path[0], settings).write(path[0], SECOND.encode())  # type: ignore[index]
+    code = f"from flows.ingest import ingest_data_source; ingest_data_source({source_id!r})"
+    env = child_env(PREFECT_API_URL=api)
+    with process([_python(), "-c", code], env, logs / "killed.log") as proc:
+        wait_for(lambda: running_run(pool, source_id), timeout=60, every=0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert status_of(pool, source_id)[0] == "processing"
+    assert chunk_set(pool, source_id) == before  # nothing half-written
+    time.sleep(1.5)
+    swept = sweep(pool, settings, lease_seconds=1)
+    assert source_id in swept.failed_sources
+    assert status_of(pool, source_id) == ("failed", "worker_lost")
+    hits = search(pool, settings, chatbot_id=bot.id, query="punctures", k=1)
+    assert "fifteen minutes" in hits[0].content  # still answering from the old chunks
+    results = retry_failed(chatbot_id=bot.id, sweep_first=False)
+    assert [r["status"] for r in results] == ["ready"]
+    after = chunk_set(pool, source_id)
+    assert len(after) == len({o for o, _ in after}) and any("cargo-bike" in c for _, c in after)
+    with get_client(sync_client=True) as client:
+        lost = client.read_flow_run(swept.lost_runs and flow_run_of(pool, swept.lost_runs[0]))
+    assert lost.state is not None and lost.state.is_crashed()
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def retry_or_ingest(pool: ConnectionPool, source_id: str) -> str:
+    from flows.ingest import ingest_data_source
+
+    ingest_data_source(source_id)
+    return status_of(pool, source_id)[0]
+
+
+def running_run(pool: ConnectionPool, source_id: str) -> bool:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM ingestion_runs WHERE source_id = %s AND status = 'running'",
+            (source_id,),
+        ).fetchone()
+    return row is not None
+
+
+def flow_run_of(pool: ConnectionPool, run_id: str) -> str:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT flow_run_id::text FROM ingestion_runs WHERE id = %s", (run_id,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def chunk_set(pool: ConnectionPool, source_id: str) -> list[tuple[int, str]]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT ordinal, content FROM chunks WHERE source_id = %s ORDER BY ordinal, id",
+            (source_id,),
+        ).fetchall()
+    return [(o, c) for o, c in rows]
+
+
+def test_deployments_render_typed_forms_and_rerun_with_new_parameters(
+    api: str, served: Any, pool: ConnectionPool, make_chatbot: Any
+) -> None:
+    with get_client(sync_client=True) as client:
+        by_name = {
+            f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()
+        }
+    assert set(by_name) >= {
+        "ingest-data-source/intaj", "ingest-chatbot/intaj", "sync-faqs/intaj",
+        "reembed-chatbot/intaj", "retry-failed/intaj",
+    }  # fmt: skip
+    schema = {n: d.parameter_openapi_schema for n, d in by_name.items()}
+    assert schema["ingest-data-source/intaj"]["required"] == ["source_id"]
+    which = schema["ingest-chatbot/intaj"]["properties"]["which"]
+    assert which["enum"] == ["all", "pending", "failed", "pending_or_failed"]
+    limit = schema["retry-failed/intaj"]["properties"]["limit"]
+    assert (limit["type"], limit["minimum"], limit["default"]) == ("integer", 1, 100)
+    assert schema["reembed-chatbot/intaj"]["properties"]["drop_previous"]["type"] == "boolean"
+    bot = make_chatbot()
+    first = run_deployment(
+        "retry-failed/intaj", parameters={"chatbot_id": bot.id}, timeout=120, poll_interval=1
+    )
+    again = run_deployment(
+        "retry-failed/intaj",
+        parameters={"chatbot_id": bot.id, "limit": 5, "error_codes": ["worker_lost"]},
+        timeout=120,
+        poll_interval=1,
+    )
+    for run in (first, again):
+        assert run.state is not None and run.state.is_completed(), run.state
+    assert again.parameters["limit"] == 5
+    with pytest.raises(Exception, match=r"(?i)valid|schema|limit"):
+        run_deployment("retry-failed/intaj", parameters={"limit": 0}, timeout=0)
