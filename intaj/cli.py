@@ -18,6 +18,8 @@ from core.errors import IntajError
 # Prefect's INFO chatter would drown the CLI's own output; --verbose brings it back.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The ephemeral Prefect server migrates its SQLite database on first start: give it time.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
     # Ephemeral mode: keep Prefect's state beside ours, one SQLite file per INTAJ_HOME.
@@ -624,4 +626,11 @@ _register_orchestration()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as e:  # the last line of defence: a clear message, the trace on -v
+        if "-v" in sys.argv or "--verbose" in sys.argv:
+            raise
+        typer.secho(f"error: {type(e).__name__}: {e}", fg=typer.colors.RED, err=True)
+        typer.secho("(run again with -v for the full traceback)", err=True)
+        sys.exit(3)
