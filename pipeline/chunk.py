@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, pairwise
 from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -48,13 +48,33 @@ class ChunkSpec:
         return ChunkSpec(limit, min(self.overlap_tokens, limit // 4))
 
 
-_SOFT_BREAK = re.compile(r"(?<![.!?:;\n])[ \t]*\n(?![ \t]*(?:[-•*‣◦]|\d+[.)])\s|\n)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-•*‣◦]|\d+[.)])\s")
+WRAPPED_LINE_CHARS = 40  # a shorter line without end punctuation is a heading or a label
+
+
+def _wraps(line: str, following: str) -> bool:
+    """Whether the break after ``line`` only wraps a sentence onto ``following``."""
+    end = line.rstrip()
+    return (
+        bool(end)
+        and bool(following.strip())
+        and end[-1] not in ".!?:;"
+        and len(end) >= WRAPPED_LINE_CHARS
+        and not _LIST_ITEM.match(following)
+    )
 
 
 def reflow(text: str) -> str:
     """Join line breaks that only wrap a sentence (PDF layout); keep paragraph breaks, list
-    items and breaks after sentence punctuation."""
-    return _SOFT_BREAK.sub(" ", text)
+    items, headings (short lines) and breaks after sentence punctuation."""
+    lines = text.split("\n")
+    out = lines[:1]
+    for previous, line in pairwise(lines):
+        if _wraps(previous, line):
+            out[-1] = out[-1].rstrip() + " " + line.lstrip()
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _blocks(sections: Iterable[Section]) -> Iterator[tuple[Section, str]]:

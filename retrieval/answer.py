@@ -41,7 +41,7 @@ NOT_FOUND = (
     " contact a human agent."
 )
 SNIPPET_CHARS = 240
-_SENTENCE = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9$\"'(])|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\"'(])|\n+")
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -93,6 +93,12 @@ def test_both_turns_are_recorded_in_one_conversation(
 
 
 def test_sentences_join_layout_line_breaks() -> None:
-    text = "Late returns cost $15 for every started\n30 minutes. Call us first.\n\nNew part here."
-    assert sentences(text) == ["Late returns cost $15 for every started 30 minutes."]
+    text = (
+        "Late returns\nBikes returned late are charged a late fee for every started\n"
+        "30 minutes: $15 per period for e-bikes. Call us first.\n\nNew part here."
+    )
+    assert sentences(text) == [
+        "Bikes returned late are charged a late fee for every started 30 minutes:"
+        " $15 per period for e-bikes."
+    ]
     # short fragments ("Call us first.", "New part here.") are not answer material
