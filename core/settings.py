@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     embedding_model: str = DEFAULT_MODEL
     embedding_device: str = "cpu"
     embedding_batch_size: int = Field(default=32, ge=1)
+    # How local models run: "torch" (sentence-transformers), "onnx" (ONNX Runtime fp32: the same
+    # vectors, same model name) or "onnx-int8" (~2x faster, close but different vectors, recorded
+    # as "<model>#onnx-int8": switching to or from it is a re-embed). pipeline/embed/onnx.py.
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "INTAJ_OPENAI_API_KEY")
     )
@@ -63,6 +67,11 @@ class Settings(BaseSettings):
 
     # Retrieval.
     search_k: int = Field(default=5, ge=1, le=100)
+    # Hybrid fusion (tuned on the eval dev set with bench/tune_hybrid.py): the full-text
+    # ranking's weight in reciprocal rank fusion, and whether a text hit must match every
+    # query term ("all", websearch syntax) or any ("any").
+    search_text_weight: float = Field(default=0.2, ge=0.0, le=1.0)
+    search_text_match: Literal["all", "any"] = "all"
     # Text-search configuration for chatbots created by this tool (the SaaS sets its own;
     # a chatbot without one falls back to 'simple').
     default_language: str = "english"
@@ -150,6 +159,18 @@ class Settings(BaseSettings):
     # Encryption at rest of connections.credentials (core/crypto.py): base64url of 32 bytes.
     credentials_key: SecretStr | None = None
     credentials_old_keys: SecretStr | None = None  # comma-separated, for rotation
+
+    @model_validator(mode="after")
+    def _int8_model_name(self) -> Settings:
+        """With the onnx-int8 backend the default local model is its int8 variant, the name its
+        vectors are stored under (a chatbot pinned to the plain name keeps plain vectors)."""
+        if (
+            self.embedding_backend == "onnx-int8"
+            and self.embedding_provider == "local"
+            and "#" not in self.embedding_model
+        ):
+            self.embedding_model += "#onnx-int8"
+        return self
 
     @property
     def resolved_storage_root(self) -> Path:

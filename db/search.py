@@ -62,9 +62,10 @@ WITH vec AS (
 ), fts AS (
     SELECT id, row_number() OVER (ORDER BY r DESC) AS rank FROM (
         SELECT c.id, ts_rank_cd(c.tsv, query) AS r
-        FROM chunks c, CAST(replace(
-            plainto_tsquery(%(language)s::regconfig, %(text)s)::text, ' & ', ' | ') AS tsquery
-        ) query
+        FROM chunks c, CAST(CASE WHEN %(match_all)s
+            THEN websearch_to_tsquery(%(language)s::regconfig, %(text)s)::text
+            ELSE replace(plainto_tsquery(%(language)s::regconfig, %(text)s)::text, ' & ', ' | ')
+        END AS tsquery) query
         WHERE c.chatbot_id = %(chatbot)s AND c.embedding_model = {model} {filters}
           AND %(use_text)s AND c.tsv @@ query
         ORDER BY r DESC
@@ -103,6 +104,7 @@ def search(
     text_weight: float = 1.0,
     filters: Filters | None = None,
     ef_search: int = 100,
+    match_all: bool = False,
 ) -> list[Row]:
     """Hybrid search (vector + full text, fused by RRF) within one chatbot.
 
@@ -123,6 +125,7 @@ def search(
         "text": query_text,
         "language": language,
         "use_text": text_weight > 0,
+        "match_all": match_all,
         "wv": 1.0,
         "wt": float(text_weight),
         "source_ids": list(filters.source_ids) if filters.source_ids is not None else None,

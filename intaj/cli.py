@@ -634,3 +634,7 @@ def main() -> None:
         typer.secho(f"error: {type(e).__name__}: {e}", fg=typer.colors.RED, err=True)
         typer.secho("(run again with -v for the full traceback)", err=True)
         sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -72,7 +72,8 @@ def search(
             query_text=query,
             language=scope.chatbot.language,
             k=k * 2,
-            text_weight=1.0 if mode == "hybrid" else 0.0,
+            text_weight=settings.search_text_weight if mode == "hybrid" else 0.0,
+            match_all=settings.search_text_match == "all",
             filters=filters,
         )
     return collapse(

@@ -1,0 +1,75 @@
+"""Tune the fusion of vector and full-text search on the eval dev set (one ingest, many
+configurations), printing recall@1, recall@5 and MRR@10 for each.
+
+    python -m bench.tune_hybrid            # ingests bench/data/python-faq/html first
+    python -m bench.tune_hybrid --chatbot NAME   # reuse an ingested chatbot
+
+Uses INTAJ_HOME / DATABASE_URL like the CLI. This is how the defaults in db/search.py and
+core/settings.py were chosen; rerun it after changing chunking or the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from bench.scoring import Retrieved, first_hit_rank, score
+
+DATA = Path(__file__).resolve().parent / "data" / "python-faq"
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chatbot")
+    args = parser.parse_args()
+    name = args.chatbot or f"tune-{uuid.uuid4().hex[:6]}"
+    if not args.chatbot:
+        files = sorted(str(p) for p in (DATA / "html").glob("*.html"))
+        subprocess.run(
+            [sys.executable, "-m", "intaj.cli", "ingest", *files, "--chatbot", name, "--json"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    from db import chunks as chunks_db
+    from db import search as search_db
+    from db import sources as sources_db
+    from intaj import app as services
+    from pipeline.embed import get_embedder
+
+    ctx = services.context()
+    bot = services.chatbot(ctx, name)
+    embedder = get_embedder(ctx.settings, bot.embedding_model or ctx.settings.embedding_model)
+    questions = [json.loads(x) for x in (DATA / "qa_dev.jsonl").read_text().splitlines() if x]
+    vectors = embedder.embed([q["question"] for q in questions])
+    with ctx.pool.connection() as conn:
+        names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
+        dims = chunks_db.model_dimensions(conn, model=embedder.model_name)
+    assert dims is not None
+    for weight, match_all in [(w, m) for m in (False, True) for w in WEIGHTS if w or not m]:
+        ranks = []
+        for q, vector in zip(questions, vectors, strict=True):
+            with ctx.pool.connection() as conn:
+                rows = search_db.search(
+                    conn, chatbot_id=bot.id, model=embedder.model_name, dimensions=dims,
+                    query_vector=vector, query_text=q["question"], language=bot.language,
+                    k=10, text_weight=weight, match_all=match_all,
+                )  # fmt: skip
+            hits = [Retrieved(names.get(r.source_id or "", r.source), r.content) for r in rows]
+            ranks.append(
+                first_hit_rank(hits, answer=q["answer_text"], source_file=q["source_file"])
+            )
+        s = score(ranks)
+        print(
+            f"text_weight={weight:<4} match={'all' if match_all else 'any'}  recall@1 {s.recall_at_1:.3f}  recall@5 {s.recall_at_5:.3f}"
+            f"  MRR@10 {s.mrr_at_10:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
