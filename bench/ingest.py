@@ -13,6 +13,7 @@ pure-encode limit on our chunks.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -36,7 +37,7 @@ def _intaj() -> list[str]:
     return [sys.executable, "-c", "from intaj.cli import main; main()"]
 
 
-def _ours_env(db_url: str, scratch: Path) -> dict[str, str]:
+def ours_env(db_url: str, scratch: Path) -> dict[str, str]:
     return {
         "DATABASE_URL": db_url,
         "INTAJ_HOME": str(scratch / "home"),
@@ -84,14 +85,15 @@ def _recorded(db_url: str, since: Any) -> dict[str, Any]:
     }
 
 
-def _cli_ingest(files: list[Path], db_url: str, scratch: Path) -> dict[str, Any]:
+def cli_ingest(
+    files: list[Path], db_url: str, scratch: Path, *, chatbot: str = "bench"
+) -> dict[str, Any]:
+    """``intaj ingest FILES --chatbot NAME --json`` in a child process, with what it recorded."""
     since = _db_now(db_url)
-    argv = [*_intaj(), "ingest", *map(str, files), "--chatbot", "bench", "--json"]
-    run = child.run(argv, env=_ours_env(db_url, scratch))
+    argv = [*_intaj(), "ingest", *map(str, files), "--chatbot", chatbot, "--json"]
+    run = child.run(argv, env=ours_env(db_url, scratch))
     if run.returncode not in (0, 1):
         child.require_ok(run, "intaj ingest")
-    import json
-
     printed = json.loads(run.stdout[run.stdout.index("{") :])
     sources = printed["sources"]
     out: dict[str, Any] = {
@@ -119,8 +121,8 @@ def _cli_ingest(files: list[Path], db_url: str, scratch: Path) -> dict[str, Any]
 
 def run_ours(files: list[Path], srv: Server, name: str, scratch: Path) -> dict[str, Any]:
     url = srv.fresh_database(name)
-    first = _cli_ingest(files, url, scratch)
-    again = _cli_ingest(files, url, scratch)
+    first = cli_ingest(files, url, scratch)
+    again = cli_ingest(files, url, scratch)
     srv.drop_database(name)
     return {**first, "reingest": again}
 
@@ -175,6 +177,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "langchain_reingest_embedded": idx["reingest"]["embedded"],
         "langchain_index_first_wall_s": idx["first"]["wall_s"],
     }
+    s["langchain_errors"] = [r["error"] for r in lc if r.get("error")]
     encoded = result["encode_limit"].get("per_file", {})
     s["chunk_count_mismatches"] = {
         name: {"cli": n, "stage_functions": encoded.get(name)}
@@ -215,7 +218,8 @@ def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="intaj-bench-ours-") as tmp:
         scratch = Path(tmp)
         # Untimed warm-up: Prefect's first start creates its own database under PREFECT_HOME.
-        _cli_ingest(files[:1], srv.fresh_database("warmup"), scratch)
+        cli_ingest(files[:1], srv.fresh_database("warmup"), scratch)
+        srv.drop_database("warmup")
         for i, name in enumerate(_order(rounds)):
             result["order"].append(name)
             if name == "ours":

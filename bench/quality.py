@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import child
-from bench.ingest import LC_PYTHON, _ours_env
+from bench.ingest import LC_PYTHON, cli_ingest, ours_env
 from bench.scoring import Retrieved, first_hit_rank, score
 from bench.server import Server, server, sqlalchemy_url
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data" / "python-faq"
 QUESTIONS = DATA / "qa_dev.jsonl"
+CHATBOT = "python-faq"
 
 
 def load_questions(path: Path = QUESTIONS) -> dict[str, dict[str, Any]]:
@@ -43,13 +44,17 @@ def _pages() -> list[str]:
 
 
 def run_ours(srv: Server, scratch: Path) -> dict[str, Any]:
+    """Ingest the pages as users do (``intaj ingest``), then search in a process of its own."""
     url = srv.fresh_database("quality_ours")
+    ingested = cli_ingest([Path(p) for p in _pages()], url, scratch, chatbot=CHATBOT)
     argv = child.python_module(
-        "bench.workers.ours_quality", *_pages(), "--questions", str(QUESTIONS), "--out", "{out}"
+        "bench.workers.ours_quality", "--chatbot", CHATBOT, "--questions", str(QUESTIONS)
     )
-    run = child.require_ok(child.run(argv, env=_ours_env(url, scratch)), "ours quality")
+    run = child.require_ok(
+        child.run([*argv, "--out", "{out}"], env=ours_env(url, scratch)), "ours quality"
+    )
     srv.drop_database("quality_ours")
-    return run.result or {}
+    return {**(run.result or {}), "chunks": ingested["chunks"], "failed": ingested["failed"]}
 
 
 def run_langchain(srv: Server) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
                 "wall clock, s (process start to exit)",
                 s["ours_wall_s"],
                 s["langchain_wall_s"],
-                f"{s['langchain_wall_s'] / s['ours_wall_s']:.2f}× faster",
+                f"{s['ours_wall_s'] / s['langchain_wall_s']:.2f} (below 1: ours faster)",
             ],
             ["chunks", ours["chunks"], lc["chunks"], ""],
             [
@@ -144,6 +144,11 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ],
         ],
     )
+    if s.get("langchain_errors"):
+        out += [f"LangChain failed: {e}" for e in s["langchain_errors"]] + [""]
+    if s.get("chunk_count_mismatches"):
+        out += [f"Chunk counts differ between the CLI and the stage functions: "
+                f"{s['chunk_count_mismatches']}", ""]  # fmt: skip
     return out + _targets(s["targets"])
 
 
@@ -203,7 +208,13 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
         out += [f"> {machine['noisy_note']}", ""]
     for name, fn in (("ingest", _ingest), ("search", _search), ("quality", _quality)):
         if name in results:
-            out += fn(results[name])
+            section = fn(results[name])
+            measured = results[name].get("machine", {})
+            when = (
+                f"Measured {measured.get('date', '?')}, load average at start"
+                f" {measured.get('load_avg_at_start', '?')}."
+            )
+            out += [*section[:2], when, "", *section[2:]]
     return "\n".join(out)
 
 

@@ -204,3 +204,12 @@ def faq_contents(
         (chatbot_id, model),
     ).fetchall()
     return {faq_id: (h, content) for faq_id, h, content in rows}
+
+
+def models_of(conn: psycopg.Connection, *, chatbot_id: str) -> list[str]:
+    """The embedding models a chatbot holds chunks of."""
+    rows = conn.execute(
+        "SELECT DISTINCT embedding_model FROM chunks WHERE chatbot_id = %s ORDER BY 1",
+        (chatbot_id,),
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -43,7 +43,7 @@ def _retrying(fn: Any, name: str) -> Any:
 
 
 sync_faqs_task = _retrying(faqs.sync, "sync-faqs")
-rebuild_source_task = _retrying(reembed.rebuild_source, "rebuild-source")
+reembed_task = _retrying(reembed.reembed, "reembed")
 
 
 @flow(name="sync-faqs", log_prints=False)
@@ -78,54 +78,33 @@ def reembed_chatbot(
         bool, Field(description="Delete the previous model's chunks after the switch.")
     ] = False,
 ) -> dict[str, Any]:
-    """Build ``model``'s vectors for every ready source and FAQ of the chatbot beside the old
-    ones, then switch the chatbot to it in one UPDATE. Any failure leaves the chatbot on its
-    previous model (the new chunks built so far are reused by the next attempt)."""
+    """Build ``model``'s vectors for every source and FAQ of the chatbot beside the old ones
+    (reusing vectors by content hash), then switch the chatbot to it in one transaction
+    (``pipeline.reembed``). Any failure leaves the chatbot on its previous model; a switch
+    refused because sources changed meanwhile is transient and retried."""
     settings = get_settings()
     pool = open_pool(settings)
-    previous = ingest.model_for(pool, settings, chatbot_id)
-    embedder = get_embedder(settings, model)
-    with pool.connection() as conn:
-        ready = [s for s in sources_db.list_for(conn, chatbot_id=chatbot_id) if s.status == "ready"]
     rows: list[dict[str, Any]] = []
-    for source in ready:
-        start = time.perf_counter()
-        state = rebuild_source_task(pool, settings, embedder, source=source, return_state=True)
-        row: dict[str, Any] = {"item": source.name or source.path, "status": "ready"}
-        if state.is_completed():
-            built = state.result()
-            row |= {"chunks": built.chunks, "embedded": built.embedded, "reused": built.reused}
-        else:
-            row |= {"status": "failed", "error": str(state.message)}
-        rows.append(row | {"seconds": round(time.perf_counter() - start, 3)})
-    start = time.perf_counter()
-    synced = sync_faqs_task(pool, embedder, chatbot_id=chatbot_id)
-    rows.append({
-        "item": "FAQs", "status": "ready", "chunks": synced.faqs, "embedded": synced.embedded,
-        "reused": synced.reused, "seconds": round(time.perf_counter() - start, 3),
-    })  # fmt: skip
-    failed = [r for r in rows if r["status"] == "failed"]
-    if not failed:
-        reembed.switch(
-            pool, chatbot_id=chatbot_id, model=embedder.model_name,
-            drop=previous if drop_previous else None,
-        )  # fmt: skip
+    clock = [time.perf_counter()]
+
+    def progress(row: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        rows.append({"item": row.get("source"), **row, "seconds": round(now - clock[0], 3)})
+        clock[0] = now
+
+    summary = reembed_task(
+        pool, settings, chatbot_id, model, drop_old=drop_previous, progress=progress
+    )
     totals = {
-        "previous": previous,
-        "model": embedder.model_name,
-        "switched": not failed,
-        "embedded": sum(r.get("embedded", 0) for r in rows),
-        "reused": sum(r.get("reused", 0) for r in rows),
-        "failed": len(failed),
-    }
+        "previous": summary.previous, "model": summary.model, "switched": summary.switched,
+        "faqs": summary.faqs, "embedded": summary.embedded, "reused": summary.reused,
+        "dropped": summary.dropped, "error": summary.error or "",
+    }  # fmt: skip
     artifacts.summary(f"reembed-{chatbot_id}", rows, totals)
-    if failed:
-        raise IntajError(
-            f"{len(failed)} sources could not be re-embedded; the chatbot stays on {previous}."
-            " Fix them and run reembed-chatbot again (finished vectors are reused).",
-            code="reembed_incomplete",
-        )
-    return totals
+    if not summary.switched:
+        raise IntajError(summary.error or "re-embedding failed", code="reembed_incomplete")
+    result: dict[str, Any] = summary.as_json()
+    return result
 
 
 @flow(name="retry-failed", log_prints=False)

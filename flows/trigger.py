@@ -110,9 +110,36 @@ class Dispatcher:
         log.info("source %s -> flow run %s", claimed.source_id, run.id)
 
     def _run_here(self, claimed: Claim) -> None:
+        from prefect import tags
+
         from flows.ingest import ingest_data_source
 
-        state = ingest_data_source(claimed.source_id, return_state=True)
+        # In a thread of its own: the main thread keeps our signal handlers (Prefect installs
+        # its SIGTERM bridge around a flow run in the main thread, which would crash the run
+        # on the first SIGTERM instead of letting it finish).
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                with tags("trigger:upload", f"chatbot:{claimed.chatbot_id}"):
+                    outcome.append(ingest_data_source(claimed.source_id, return_state=True))
+            except BaseException as e:
+                outcome.append(e)
+
+        worker = threading.Thread(target=run, name=f"ingest-{claimed.source_id}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        state = outcome[0]
+        if state.state_details.flow_run_id is not None:
+            with self.pool.connection() as conn:
+                dispatch_db.set_flow_run(
+                    conn,
+                    source_id=claimed.source_id,
+                    flow_run_id=str(state.state_details.flow_run_id),
+                )
         log.info("source %s ingested in-process: %s", claimed.source_id, state.type.value)
 
 

@@ -133,8 +133,9 @@ def reembed(
 ) -> ReembedSummary:
     """Build ``model``'s chunks for every source and FAQ of a chatbot beside the current
     model's, then switch the chatbot over atomically (:func:`switch`); with ``drop_old`` the
-    previous model's chunks go in the same transaction. Any failure leaves the chatbot on its
-    previous model, searchable as before; a second run reuses the vectors already built.
+    previous model's chunks go in the same transaction (and any older model's after it). Any
+    failure leaves the chatbot on its previous model, searchable as before; a second run reuses
+    the vectors already built.
     ``progress`` gets each source's row as it finishes. The CLI (``intaj reembed``) runs this."""
     previous = ingest.model_for(pool, settings, chatbot_id)
     embedder = get_embedder(settings, model)
@@ -152,10 +153,16 @@ def reembed(
         summary.sources.append(row)
         if progress:
             progress(row)
-    synced = faqs.sync(pool, embedder, chatbot_id=chatbot_id)
-    summary.faqs = synced.faqs
-    summary.embedded = synced.embedded + sum(r.get("embedded", 0) for r in summary.sources)
-    summary.reused = synced.reused + sum(r.get("reused", 0) for r in summary.sources)
+    try:
+        synced = faqs.sync(pool, embedder, chatbot_id=chatbot_id)
+    except IntajError as e:
+        summary.sources.append({"source": "faqs", "status": "failed", "error": e.message,
+                                "code": e.code})  # fmt: skip
+    else:
+        summary.faqs = synced.faqs
+        summary.embedded, summary.reused = synced.embedded, synced.reused
+    summary.embedded += sum(r.get("embedded", 0) for r in summary.sources)
+    summary.reused += sum(r.get("reused", 0) for r in summary.sources)
     failed = [r for r in summary.sources if r["status"] == "failed"]
     if failed:
         summary.error = (
@@ -171,4 +178,11 @@ def reembed(
         expected=expected,
     )
     summary.switched = True
+    if drop_old:  # also what earlier switches left behind
+        with pool.connection() as conn, conn.transaction():
+            for other in chunks_db.models_of(conn, chatbot_id=chatbot_id):
+                if other != embedder.model_name:
+                    summary.dropped += dispatch_db.drop_model_chunks(
+                        conn, chatbot_id=chatbot_id, model=other
+                    )
     return summary

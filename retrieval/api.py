@@ -10,8 +10,8 @@ body size (413, from Content-Length and while reading), JSON nesting, unknown ke
 and ranges (422). Errors are ``{"error": {"code", "message"}}`` with a stable code.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the route annotations at runtime,
+# and the request models are built per app (their limits come from the settings).
 import json
 import logging
 import uuid

@@ -73,3 +73,29 @@ def test_faq_chunk_embeds_the_question_and_stores_both(embedder: Embedder) -> No
         "question": "Do you rent e-bikes?",
         "answer": "Yes, 20 of them.",
     }
+
+
+def test_editing_one_paragraph_changes_at_most_three_chunks(embedder: Embedder) -> None:
+    """Boundaries are paragraph-aligned and content-defined: an edit does not shift the
+    chunks after it, so re-ingesting re-embeds only the chunks around the edit."""
+    paragraphs = [
+        f"Rule {i}: " + " ".join(f"bikes booked for slot {i * j} are held {j} minutes." for j in
+                                 range(1 + i % 4))
+        for i in range(120)
+    ]  # fmt: skip
+
+    def hashes(paras: list[str]) -> list[str]:
+        parsed = Parsed(sections=(Section("\n\n".join(paras)),))
+        chunks = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec())
+        return [c.content_hash for c in chunks]
+
+    before = hashes(paragraphs)
+    assert len(before) >= 25
+    for i in (0, 17, 58, 91, 119):
+        edited = [
+            *paragraphs[:i],
+            paragraphs[i] + " Late returns pay double.",
+            *paragraphs[i + 1 :],
+        ]
+        changed = set(hashes(edited)) - set(before)
+        assert 1 <= len(changed) <= 3, (i, len(changed))

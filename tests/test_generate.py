@@ -105,8 +105,9 @@ def test_the_prompt_holds_the_passages_and_this_conversations_history_only(
     assert messages[1]["content"] == "Is a helmet included when I rent a bike?"
     assert messages[2]["content"] == "Helmets are free [1]."
     assert "How much does a late return cost?" not in str(messages)  # another conversation
-    assert f'<passage n="1" source="rentals.txt, page 3">\n{HELMETS}\n</passage>' in (
-        messages[-1]["content"]
+    assert (
+        f'<passage n="1" source="rentals.txt, page 3">\n{HELMETS}\n</passage>'
+        in (messages[-1]["content"])
     )
 
 

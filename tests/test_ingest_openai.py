@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,33 @@ import pytest
 from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
 from db.chatbots import Chatbot
 from intaj.cli import app
-from tests.servers.openai_embeddings import EmbeddingServer, Fault, running_embedding_server
+from tests import fix_openai
+from tests.servers.openai_embeddings import EmbeddingServer, Fault
 
 SMALL = "text-embedding-3-small@384"
-WORDS = (
+VOCABULARY = (
     "bike rental helmet repair shop customer weekend policy deposit return late fee child seat"
     " battery charger route map harbour street ferry workshop brake cable tyre saddle frame lock"
     " insurance booking refund voucher staff opening hours season discount tour"
-).split()
+)
 
 runner = CliRunner()
+server = fix_openai.server
+openai_settings = fix_openai.openai_settings
 
 
 def handbook(paragraphs: int, seed: int = 7) -> list[str]:
     """Paragraphs of one to five sentences, the same for the same seed."""
     rng = random.Random(seed)
+    words = VOCABULARY.split()
 
     def sentence() -> str:
-        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
+        return " ".join(rng.choice(words) for _ in range(rng.randint(6, 16))).capitalize() + "."
 
     return [
         " ".join(sentence() for _ in range(rng.choice([1, 2, 2, 3, 4, 5])))
@@ -52,25 +55,6 @@ def intaj(*args: str) -> tuple[int, Any]:
         return result.exit_code, json.loads(result.stdout)
     except json.JSONDecodeError:
         return result.exit_code, result.output
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddingServer]:
-    with running_embedding_server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def openai_settings(server: EmbeddingServer, prefect_server: None) -> Iterator[Settings]:
-    """The process settings pointed at the local server (the flow reads get_settings())."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OPENAI_BASE_URL", server.base_url)
-        mp.setenv("OPENAI_API_KEY", "sk-test")
-        mp.setenv("INTAJ_OPENAI_MAX_RETRIES", "1")
-        mp.setenv("INTAJ_OPENAI_TIMEOUT_SECONDS", "5")
-        get_settings.cache_clear()
-        yield get_settings()
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -176,7 +160,7 @@ def test_a_provider_outage_makes_exactly_the_budgeted_calls(
     doc.write_text("\n\n".join(handbook(4, seed=4)))
     server.reset()
     server.script(*[Fault.error(503)] * 10)
-    code, out = intaj("ingest", str(doc), "--chatbot", bot.name, "--json")
+    code, _ = intaj("ingest", str(doc), "--chatbot", bot.name, "--json")
     assert code == 1
     # INTAJ_OPENAI_MAX_RETRIES=1: two HTTP calls in all; the flow's task does not multiply them.
     assert server.calls == 2
@@ -226,22 +210,3 @@ def test_a_metadata_only_change_embeds_nothing(
     assert code == 0 and server.calls == 0
     assert out["sources"][0]["embedded"] == 0
     assert {r[4]["title"] for r in chunk_rows(pool, bot.id)} == {"Guide 2026"}
-
-
-def test_a_second_chatbot_reuses_nothing_of_the_first(
-    make_chatbot: Callable[..., Chatbot],
-    bot: Chatbot,
-    pool: ConnectionPool,
-    server: EmbeddingServer,
-    tmp_path: Path,
-) -> None:
-    """Reuse is per chatbot: another tenant's identical text is embedded for its own rows."""
-    doc = tmp_path / f"{uuid.uuid4().hex}.txt"
-    doc.write_text("Bikes may be returned to any of our three shops.\n")
-    assert intaj("ingest", str(doc), "--chatbot", bot.name, "--json")[0] == 0
-    other = make_chatbot()
-    with pool.connection() as conn:
-        chatbots_db.set_embedding_model(conn, chatbot_id=other.id, model=SMALL)
-    server.reset()
-    assert intaj("ingest", str(doc), "--chatbot", other.name, "--json")[0] == 0
-    assert server.inputs == 1

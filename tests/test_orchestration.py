@@ -20,6 +20,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from psycopg_pool import ConnectionPool
 
 from core.settings import Settings
+from db import dispatch as dispatch_db
+from db import sources as sources_db
 from flows.maintenance import retry_failed
 from flows.sweep import sweep
 from retrieval.search import search
@@ -154,6 +156,9 @@ def test_killed_run_keeps_the_old_chunks_and_is_retried(
     from pipeline.sources import storage_for
 
     storage_for(path[0], settings).write(path[0], SECOND.encode())  # type: ignore[index]
+    with pool.connection() as conn:  # pending again, then claimed as a listener does
+        sources_db.mark_pending(conn, source_id=source_id)
+        assert dispatch_db.claim(conn, source_id=source_id) is not None
     code = f"from flows.ingest import ingest_data_source; ingest_data_source({source_id!r})"
     env = child_env(PREFECT_API_URL=api)
     with process([_python(), "-c", code], env, logs / "killed.log") as proc:

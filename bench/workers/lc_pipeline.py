@@ -135,7 +135,13 @@ def run_ingest(files: Sequence[Path], db: str) -> dict[str, Any]:
     chunks, t_split = _timed(lambda: split(docs))
     emb, t_model = _timed(embeddings)
     store = vector_store(emb, db)
-    _, t_add = _timed(lambda: store.add_documents(chunks))
+    error = None
+    add_start = time.perf_counter()
+    try:
+        store.add_documents(chunks)
+    except Exception as e:  # e.g. over 65,535 bind parameters: report it, as users meet it
+        error = f"{type(e).__name__}: {str(e)[:400]}"
+    t_add = time.perf_counter() - add_start
     total = time.perf_counter() - start
     timings = {
         "load_parse": t_load,
@@ -145,6 +151,7 @@ def run_ingest(files: Sequence[Path], db: str) -> dict[str, Any]:
         "store": t_add - emb.seconds,
     }
     return {
+        "error": error,
         "timings": timings,
         "pipeline_s": total,
         "chunks": len(chunks),

@@ -1,17 +1,16 @@
-"""Ingest the eval pages with our pipeline (the services the CLI uses, Prefect flow included),
-then run every question through ``retrieval.search.search`` in each mode; writes the raw
+"""Run every eval question through ``retrieval.search.search`` in each mode, for a chatbot our
+pipeline has ingested (bench/quality.py ingests with ``intaj ingest`` first); writes the raw
 results (file name and text of each hit) for bench/quality.py to score.
 
-    python -m bench.workers.ours_quality --questions Q.jsonl --out R.json FILES...
+    python -m bench.workers.ours_quality --chatbot NAME --questions Q.jsonl --out R.json
 
-Run with DATABASE_URL (a fresh database), INTAJ_HOME and PREFECT_HOME set.
+Run with DATABASE_URL and INTAJ_HOME set as for the ingest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ MODES = ("vector", "hybrid")
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--chatbot", required=True)
     parser.add_argument("--questions", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
@@ -30,11 +29,7 @@ def main() -> None:
     from retrieval.search import search
 
     ctx = services.context()
-    bot = services.chatbot(ctx, "python-faq", create=True)
-    ids = [r.source.id for f in args.files if (r := services.register(ctx, bot, str(f))).source]
-    start = time.perf_counter()
-    ingested = services.ingest(ctx, bot, ids)
-    ingest_s = time.perf_counter() - start
+    bot = services.chatbot(ctx, args.chatbot)
     with ctx.pool.connection() as conn:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line]
@@ -55,13 +50,7 @@ def main() -> None:
                 }
             )
         results[mode] = rows
-    summary = {
-        "chunks": sum(int(s["chunks"]) for s in ingested),
-        "failed": [s["source"] for s in ingested if s["status"] != "ready"],
-        "ingest_s": ingest_s,
-        "results": results,
-    }
-    args.out.write_text(json.dumps(summary), encoding="utf-8")
+    args.out.write_text(json.dumps({"results": results}), encoding="utf-8")
 
 
 if __name__ == "__main__":

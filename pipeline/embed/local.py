@@ -4,6 +4,8 @@ internet)."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -49,12 +51,13 @@ class LocalEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 512)
         self.batch_size = batch_size
         self._tokenizer = self._model.tokenizer
-        self._tokenizer.model_max_length = 10**9  # we count long texts; the model truncates
+        # model_max_length is the model's truncation limit (max_seq_length) in
+        # sentence-transformers >= 5: leave it; count_tokens counts long texts with verbose=False.
         self._lock = threading.Lock()
         self.calls = 0  # embed() calls so far (tests assert rejected input costs none)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
+        return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -68,6 +71,24 @@ class LocalEmbedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+            release_freed_memory()
         return check_vectors(
             vectors, expected=len(texts), dimensions=self.dimensions, model=self.model_name
         )
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap that torch freed back to the OS. Batches of different sequence lengths
+    leave glibc's heap fragmented, and a long ingestion's RSS creeps up (measured: 983 MB
+    without, 516 MB with, for 2,560 texts in batches of 256; bench/large_pdf.py)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -12,7 +12,13 @@ from pipeline.embed.base import Embedder
 
 
 def _local(settings: Settings, model: str) -> Embedder:
+    """The name decides the vectors (``...#onnx-int8``: ONNX int8); for a plain name
+    ``INTAJ_EMBEDDING_BACKEND`` picks the engine: torch, or ONNX fp32 (the same vectors)."""
     from pipeline.embed.local import LocalEmbedder
+    from pipeline.embed.onnx import OnnxEmbedder, split_variant
+
+    if split_variant(model)[1] or settings.embedding_backend != "torch":
+        return OnnxEmbedder(model, home=settings.home, batch_size=settings.embedding_batch_size)
 
     return LocalEmbedder(
         model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
@@ -51,7 +57,7 @@ def provider_for(settings: Settings, model: str) -> str:
 
     if model.partition("@")[0] in KNOWN_DIMENSIONS:
         return "openai"
-    if bundled_model_path(model) is not None:
+    if bundled_model_path(model.partition("#")[0]) is not None:
         return "local"
     return settings.embedding_provider
 
@@ -64,7 +70,13 @@ def _key(provider: str, model: str, settings: Settings) -> tuple[object, ...]:
     """What makes two embedders differ: a local model's device and batch size; an OpenAI
     client's endpoint, budgets and batch limits."""
     if provider != "openai":
-        return (provider, model, settings.embedding_device, settings.embedding_batch_size)
+        return (
+            provider,
+            model,
+            settings.embedding_device,
+            settings.embedding_batch_size,
+            settings.embedding_backend,
+        )
     return (
         provider,
         model,

@@ -1,0 +1,115 @@
+"""The ONNX Runtime backend (pipeline/embed/onnx.py) against the torch one, on the bundled model.
+
+The first test to ask for an ONNX embedder exports and quantizes the model into the session's
+INTAJ_HOME (about 15 s on a 2-core machine); the rest reuse the cached files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.settings import DEFAULT_MODEL, Settings
+from pipeline.embed import Embedder, get_embedder
+from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, read_spec
+from pipeline.embed.registry import provider_for
+
+SENTENCES = [
+    "How do I make a Python script executable on Unix?",
+    "Why does Python use indentation for grouping of statements?",
+    "Is there a tool to help find bugs or perform static analysis?",
+    "How can I find the methods or attributes of an object?",
+    "Python's garbage collector frees reference cycles; reference counting frees the rest."
+    " Objects with __del__ methods used to make cycles uncollectable.",
+]
+
+
+@pytest.fixture(scope="module")
+def fp32(settings: Settings) -> OnnxEmbedder:
+    return OnnxEmbedder(DEFAULT_MODEL, home=settings.home)
+
+
+@pytest.fixture(scope="module")
+def int8(settings: Settings) -> OnnxEmbedder:
+    return OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
+
+
+def test_vectors_are_normalised_float32_of_the_declared_shape(int8: OnnxEmbedder) -> None:
+    vectors = int8.embed(SENTENCES)
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (len(SENTENCES), int8.dimensions) == (len(SENTENCES), 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_fp32_equals_torch_and_int8_stays_close(
+    fp32: OnnxEmbedder, int8: OnnxEmbedder, embedder: Embedder
+) -> None:
+    torch_vectors = embedder.embed(SENTENCES)
+    assert (fp32.embed(SENTENCES) * torch_vectors).sum(axis=1).min() >= 0.9999
+    cosine = (int8.embed(SENTENCES) * torch_vectors).sum(axis=1)
+    # int8 weights move vectors a little (measured on 300+ real chunks: mean 0.99, min 0.98)
+    assert cosine.mean() >= 0.99
+    assert cosine.min() >= 0.97
+
+
+def test_names_record_which_vectors_these_are(fp32: OnnxEmbedder, int8: OnnxEmbedder) -> None:
+    assert fp32.model_name == DEFAULT_MODEL  # the same vectors as torch: interchangeable
+    assert int8.model_name == DEFAULT_MODEL + INT8_SUFFIX  # different vectors: a re-embed
+    assert (fp32.max_tokens, int8.max_tokens) == (256, 256)
+
+
+def test_length_sorted_batches_come_back_in_input_order(settings: Settings) -> None:
+    small = OnnxEmbedder(DEFAULT_MODEL, home=settings.home, batch_size=2)
+    texts = [SENTENCES[4], "hi", SENTENCES[0] * 3, "a b", SENTENCES[2]]
+    together = small.embed(texts)
+    alone = np.vstack([small.embed([text]) for text in texts])
+    assert (together * alone).sum(axis=1).min() >= 0.9999
+
+
+def test_long_texts_are_truncated_like_torch(fp32: OnnxEmbedder, embedder: Embedder) -> None:
+    long = "Reference counting frees most objects as soon as they become unreachable. " * 80
+    assert fp32.count_tokens(long) == embedder.count_tokens(long) > 1000
+    assert float(fp32.embed([long])[0] @ embedder.embed([long])[0]) >= 0.9999
+
+
+def test_empty_input_embeds_nothing(int8: OnnxEmbedder) -> None:
+    assert int8.embed([]).shape == (0, 384)
+
+
+def test_counts_tokens_like_torch(int8: OnnxEmbedder, embedder: Embedder) -> None:
+    for text in SENTENCES:
+        assert int8.count_tokens(text) == embedder.count_tokens(text)
+
+
+def test_the_export_is_cached(settings: Settings, int8: OnnxEmbedder) -> None:
+    folder = settings.home / "models" / DEFAULT_MODEL.replace("/", "--")
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")}
+    assert set(before) == {"fp32.onnx", "int8.onnx"}
+    OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")} == before
+
+
+def test_the_backend_setting_picks_the_engine_and_the_name(int8: OnnxEmbedder) -> None:
+    settings = Settings(embedding_backend="onnx-int8")
+    assert settings.embedding_model == DEFAULT_MODEL + INT8_SUFFIX
+    assert provider_for(settings, settings.embedding_model) == "local"
+    assert get_embedder(settings).model_name == DEFAULT_MODEL + INT8_SUFFIX
+    # a chatbot pinned to the plain name keeps plain (torch-equal) vectors
+    assert get_embedder(settings, DEFAULT_MODEL).model_name == DEFAULT_MODEL
+    onnx = get_embedder(Settings(embedding_backend="onnx"))
+    assert isinstance(onnx, OnnxEmbedder)
+    assert onnx.model_name == DEFAULT_MODEL
+
+
+def test_models_it_cannot_pool_are_refused(tmp_path: Path) -> None:
+    kinds = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Dense", "Dense")]
+    modules = [
+        {"path": path, "type": f"sentence_transformers.models.{kind}"} for path, kind in kinds
+    ]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ConfigError, match="INTAJ_EMBEDDING_BACKEND=torch"):
+        read_spec(tmp_path)
