@@ -51,7 +51,8 @@ def main() -> None:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
         dims = chunks_db.model_dimensions(conn, model=embedder.model_name)
     assert dims is not None
-    for weight, match_all in [(w, m) for m in (False, True) for w in WEIGHTS if w or not m]:
+    configs = [(w, m) for m in (False, True) for w in WEIGHTS if w or not m]
+    for weight, match_all in configs:
         ranks = []
         for q, vector in zip(questions, vectors, strict=True):
             with ctx.pool.connection() as conn:
