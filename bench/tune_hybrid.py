@@ -67,7 +67,8 @@ def main() -> None:
             )
         s = score(ranks)
         print(
-            f"text_weight={weight:<4} match={'all' if match_all else 'any'}  recall@1 {s.recall_at_1:.3f}  recall@5 {s.recall_at_5:.3f}"
+            f"text_weight={weight:<4} match={'all' if match_all else 'any'}"
+            f"  recall@1 {s.recall_at_1:.3f}  recall@5 {s.recall_at_5:.3f}"
             f"  MRR@10 {s.mrr_at_10:.3f}"
         )
 
