@@ -51,7 +51,7 @@ def test_fp32_equals_torch_and_int8_stays_close(
     torch_vectors = embedder.embed(SENTENCES)
     assert (fp32.embed(SENTENCES) * torch_vectors).sum(axis=1).min() >= 0.9999
     cosine = (int8.embed(SENTENCES) * torch_vectors).sum(axis=1)
-    # int8 weights move vectors a little (measured on 300+ real chunks: mean 0.99, min 0.98)
+    # int8 weights move vectors a little (353 python-faq chunks: mean 0.992, min 0.966)
     assert cosine.mean() >= 0.99
     assert cosine.min() >= 0.97
 
