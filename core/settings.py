@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # How local models run: "torch" (sentence-transformers), "onnx" (ONNX Runtime fp32: the same
     # vectors, same model name) or "onnx-int8" (~2x faster, close but different vectors, recorded
     # as "<model>#onnx-int8": switching to or from it is a re-embed). pipeline/embed/onnx.py.
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "INTAJ_OPENAI_API_KEY")
     )

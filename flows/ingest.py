@@ -69,14 +69,26 @@ store_task = _stage(ingest.store, "store", retry=True)
 @flow(name="ingest-data-source", log_prints=False)
 def ingest_data_source(source_id: str) -> dict[str, Any]:
     """Fetch, parse, chunk, embed and store one data source. Its previous chunks stay in
-    place until the new set is complete; a failure leaves them and marks the source failed."""
+    place until the new set is complete; a failure leaves them and marks the source failed
+    (and fails this flow run)."""
+    result, error = ingest_one(source_id)
+    if error is not None:
+        raise error
+    return result.as_json()
+
+
+def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
+    """The stages of one source as tasks of the current flow run. Returns the result and the
+    error that failed it, if any (recorded on the source and its run row)."""
     settings = get_settings()
     pool = open_pool(settings)
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
     with pool.connection() as conn:
         source = sources_db.get(conn, source_id=source_id)
     if source is None:
-        raise IntajError(f"data source {source_id} does not exist", code="not_found")
+        missing = IntajError(f"data source {source_id} does not exist", code="not_found")
+        gone = ingest.SourceResult(source_id, source_id, status="failed", error=missing.message)
+        return gone, missing
     result = ingest.SourceResult(source_id=source_id, source=source.path)
     with pool.connection() as conn:
         run_id = runs_db.start(
@@ -111,7 +123,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
             )
         report("failed", 1, 1)
         artifacts.source_run(result)
-        raise
+        return result, e
     with pool.connection() as conn:
         runs_db.finish(
             conn,
@@ -124,7 +136,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
         )
     report("done", 1, 1)
     artifacts.source_run(result)
-    return result.as_json()
+    return result, None
 
 
 def _run_stages(
@@ -164,23 +176,14 @@ def ingest_chatbot(
         by_id = {s.id: s for s in sources}
         sources = [by_id[i] for i in dict.fromkeys(source_ids) if i in by_id]
     chosen = [s for s in sources if which == "all" or s.status in which.split("_or_")]
-    results: list[dict[str, Any]] = []
+    # Each source's stages run as tasks of this flow run (a subflow per source would cost
+    # seconds of orchestration each); a failing source is recorded and the next one goes on.
+    results = []
     for source in chosen:
-        state = ingest_data_source(source.id, return_state=True)
-        if state.is_completed():
-            results.append(state.result())
-        else:
-            with pool.connection() as conn:
-                failed = sources_db.get(conn, source_id=source.id)
-            results.append(
-                ingest.SourceResult(
-                    source_id=source.id,
-                    source=source.path,
-                    status="failed",
-                    error=failed.error if failed else str(state.message),
-                    code=failed.error_code if failed else None,
-                ).as_json()
-            )
+        result, error = ingest_one(source.id)
+        if error is not None:
+            get_run_logger().warning("source %s failed: %s", source.path, result.error)
+        results.append(result.as_json())
     _publish_summary(results)
     return results
 

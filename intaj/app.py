@@ -13,9 +13,12 @@ from core.errors import NotFoundError
 from core.settings import Settings, get_settings
 from db import chatbots as chatbots_db
 from db import open_pool
+from db import runs as runs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.sources import DataSource
+from pipeline import ingest as pipeline_ingest
+from pipeline.chunk import ChunkSpec
 from pipeline.sources import storage_for, upload_key
 
 TYPES_BY_SUFFIX = {
@@ -66,6 +69,7 @@ class Registration:
     ref: str
     source: DataSource | None
     error: str | None = None
+    unchanged: bool = False  # the same bytes are already ingested: nothing to run
 
 
 def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None) -> Registration:
@@ -90,6 +94,9 @@ def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None)
     data = path.read_bytes()
     with ctx.pool.connection() as conn:
         existing = sources_db.find_by_origin(conn, chatbot_id=bot.id, origin=origin)
+    if existing is not None and existing.status == "ready" and _unchanged(ctx, bot, existing, data):
+        return Registration(ref, existing, unchanged=True)
+    with ctx.pool.connection() as conn:
         key = existing.path if existing else upload_key(bot.id, path.name)
         storage_for(key, ctx.settings).write(key, data)
         source = existing or sources_db.add(
@@ -105,12 +112,40 @@ def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None)
     return Registration(ref, source)
 
 
-def ingest(ctx: Context, bot: Chatbot, source_ids: list[str]) -> list[dict[str, Any]]:
+def _unchanged(ctx: Context, bot: Chatbot, source: DataSource, data: bytes) -> bool:
+    spec = ChunkSpec(ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens)
+    model = bot.embedding_model or ctx.settings.embedding_model
+    return pipeline_ingest.is_unchanged(
+        ctx.pool, source, fingerprint=pipeline_ingest.fingerprint(data, spec), model=model
+    )
+
+
+def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> list[dict[str, Any]]:
+    """Ingest the registered sources: those whose bytes are already ingested are reported as
+    reused without starting a flow (a skipped run is recorded); the rest run through the
+    ``ingest-chatbot`` flow. One result per distinct source, in order."""
     from flows.ingest import ingest_chatbot
 
-    if not source_ids:
-        return []
-    return ingest_chatbot(bot.id, source_ids=source_ids)
+    sources = {r.source.id: r for r in registrations if r.source is not None}
+    changed = [i for i, r in sources.items() if not r.unchanged]
+    ran = dict(
+        zip(changed, ingest_chatbot(bot.id, source_ids=changed) if changed else [], strict=True)
+    )
+    results = []
+    for source_id, reg in sources.items():
+        if source_id in ran:
+            results.append(ran[source_id])
+            continue
+        assert reg.source is not None
+        with ctx.pool.connection() as conn:
+            run = runs_db.start(conn, chatbot_id=bot.id, source_id=source_id, flow_run_id=None)
+            n = reg.source.chunk_count
+            runs_db.finish(conn, run_id=run, status="skipped", chunks=n, reused=n)
+        results.append(
+            {"source": reg.source.path, "status": "ready", "chunks": n, "embedded": 0,
+             "reused": n, "error": None}
+        )  # fmt: skip
+    return results
 
 
 def examples_dir() -> Path:

@@ -107,8 +107,9 @@ def ingest(
         bot = services.chatbot(ctx, chatbot, create=True)
         registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]
         ids = list(dict.fromkeys(r.source.id for r in registrations if r.source is not None))
-        with IngestProgress(enabled=not as_json and sys.stderr.isatty(), total=len(ids)):
-            results = services.ingest(ctx, bot, ids)
+        to_run = {r.source.id for r in registrations if r.source is not None and not r.unchanged}
+        with IngestProgress(enabled=not as_json and sys.stderr.isatty(), total=len(to_run)):
+            results = services.ingest(ctx, bot, registrations)
     except IntajError as e:
         _fail(e)
     by_id = dict(zip(ids, results, strict=True))

@@ -106,15 +106,22 @@ def load(
     if source.name and not document.name:
         document = dataclasses.replace(document, name=source.name)
     print_ = fingerprint(_identity(pages) if pages else document.data, spec)
-    with pool.connection() as conn:
-        held = chunks_db.count(conn, source_id=source_id)
-    unchanged = (
-        source.content_hash == print_
+    unchanged = is_unchanged(pool, source, fingerprint=print_, model=model)
+    return Loaded(source, document, print_, unchanged, pages)
+
+
+def is_unchanged(pool: ConnectionPool, source: DataSource, *, fingerprint: str, model: str) -> bool:
+    """Whether ``source`` already holds the complete chunk set of content ``fingerprint``
+    under ``model`` (so ingesting it again would change nothing)."""
+    if not (
+        source.content_hash == fingerprint
         and source.embedding_model == model
         and source.chunk_count > 0
-        and held >= source.chunk_count
-    )
-    return Loaded(source, document, print_, unchanged, pages)
+    ):
+        return False
+    with pool.connection() as conn:
+        held = chunks_db.count(conn, source_id=source.id)
+    return held >= source.chunk_count
 
 
 def crawls(source: DataSource, settings: Settings) -> bool:

@@ -17,7 +17,8 @@ def _local(settings: Settings, model: str) -> Embedder:
     from pipeline.embed.local import LocalEmbedder
     from pipeline.embed.onnx import OnnxEmbedder, split_variant
 
-    if split_variant(model)[1] or settings.embedding_backend != "torch":
+    on_cpu = settings.embedding_device == "cpu"  # ONNX Runtime runs here on the CPU only
+    if split_variant(model)[1] or (settings.embedding_backend != "torch" and on_cpu):
         return OnnxEmbedder(model, home=settings.home, batch_size=settings.embedding_batch_size)
 
     return LocalEmbedder(
