@@ -4,15 +4,17 @@ ephemeral server). The budget: the ingesting process stays under 1.5 GB.
 
     python -m bench.large_pdf [--pages 1000] [--out bench/results/large_pdf.json]
 
-The PDF is generated with reportlab into a temporary directory: numbered chapters and sections
-of realistic prose (a bike shop's operations manual), about 330 words a page. The run uses a
-fresh INTAJ_HOME, so its embedded database starts empty.
+Set INTAJ_EMBEDDING_BACKEND (torch, onnx...) to measure one embedding backend; the result
+records which. The PDF is generated with reportlab into a temporary directory: numbered
+chapters and sections of realistic prose (a bike shop's operations manual), about 330 words a
+page. The run uses a fresh INTAJ_HOME, so its embedded database starts empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -104,6 +106,7 @@ def main() -> None:
         run([intaj, "db", "stop"], env=env)
         result = {
             "pages": args.pages,
+            "embedding_backend": os.environ.get("INTAJ_EMBEDDING_BACKEND", "(default)"),
             "pdf_mb": round(pdf.stat().st_size / 2**20, 2),
             "generate_s": round(generated, 1),
             "ingest_wall_s": round(measured.wall_s, 1),

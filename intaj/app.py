@@ -17,8 +17,7 @@ from db import runs as runs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.sources import DataSource
-from pipeline import ingest as pipeline_ingest
-from pipeline.chunk import ChunkSpec
+from pipeline import identity
 from pipeline.sources import storage_for, upload_key
 
 TYPES_BY_SUFFIX = {
@@ -113,24 +112,26 @@ def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None)
 
 
 def _unchanged(ctx: Context, bot: Chatbot, source: DataSource, data: bytes) -> bool:
-    spec = ChunkSpec(ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens)
-    model = bot.embedding_model or ctx.settings.embedding_model
-    return pipeline_ingest.is_unchanged(
-        ctx.pool, source, fingerprint=pipeline_ingest.fingerprint(data, spec), model=model
+    print_ = identity.fingerprint(
+        data,
+        max_tokens=ctx.settings.chunk_tokens,
+        overlap_tokens=ctx.settings.chunk_overlap_tokens,
     )
+    model = bot.embedding_model or ctx.settings.embedding_model
+    return identity.is_unchanged(ctx.pool, source, fingerprint=print_, model=model)
 
 
 def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> list[dict[str, Any]]:
     """Ingest the registered sources: those whose bytes are already ingested are reported as
     reused without starting a flow (a skipped run is recorded); the rest run through the
     ``ingest-chatbot`` flow. One result per distinct source, in order."""
-    from flows.ingest import ingest_chatbot
-
     sources = {r.source.id: r for r in registrations if r.source is not None}
     changed = [i for i, r in sources.items() if not r.unchanged]
-    ran = dict(
-        zip(changed, ingest_chatbot(bot.id, source_ids=changed) if changed else [], strict=True)
-    )
+    ran: dict[str, dict[str, Any]] = {}
+    if changed:  # Prefect is imported (and its server started) only when there is work
+        from flows.ingest import ingest_chatbot
+
+        ran = dict(zip(changed, ingest_chatbot(bot.id, source_ids=changed), strict=True))
     results = []
     for source_id, reg in sources.items():
         if source_id in ran:

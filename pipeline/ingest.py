@@ -27,6 +27,7 @@ from db import chunks as chunks_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
 from db.sources import DataSource
+from pipeline import identity
 from pipeline import sources as storage
 from pipeline.chunk import ChunkSpec, chunk_document
 from pipeline.embed import Embedder
@@ -35,7 +36,6 @@ from pipeline.parse.registry import ParseLimits
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "2"  # 2: paragraph-aligned, content-defined chunk boundaries
 EMBED_BATCH = 256
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -90,8 +90,9 @@ def model_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> str:
 
 def fingerprint(data: bytes, spec: ChunkSpec) -> str:
     """The content identity of a file under this pipeline's parsing and chunking."""
-    digest = hashlib.sha256(data).hexdigest()
-    return f"{digest}:{spec.max_tokens}:{spec.overlap_tokens}:{PIPELINE_VERSION}"
+    return identity.fingerprint(
+        data, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens
+    )
 
 
 def load(
@@ -106,22 +107,8 @@ def load(
     if source.name and not document.name:
         document = dataclasses.replace(document, name=source.name)
     print_ = fingerprint(_identity(pages) if pages else document.data, spec)
-    unchanged = is_unchanged(pool, source, fingerprint=print_, model=model)
+    unchanged = identity.is_unchanged(pool, source, fingerprint=print_, model=model)
     return Loaded(source, document, print_, unchanged, pages)
-
-
-def is_unchanged(pool: ConnectionPool, source: DataSource, *, fingerprint: str, model: str) -> bool:
-    """Whether ``source`` already holds the complete chunk set of content ``fingerprint``
-    under ``model`` (so ingesting it again would change nothing)."""
-    if not (
-        source.content_hash == fingerprint
-        and source.embedding_model == model
-        and source.chunk_count > 0
-    ):
-        return False
-    with pool.connection() as conn:
-        held = chunks_db.count(conn, source_id=source.id)
-    return held >= source.chunk_count
 
 
 def crawls(source: DataSource, settings: Settings) -> bool:
