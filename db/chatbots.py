@@ -56,7 +56,7 @@ def get(conn: psycopg.Connection, *, chatbot_id: str) -> Chatbot | None:
 
 def find(conn: psycopg.Connection, *, ref: str, user_id: str | None = None) -> Chatbot | None:
     """A chatbot by id, or by name (of ``user_id`` when given)."""
-    if _is_uuid(ref):
+    if is_uuid(ref):
         found = get(conn, chatbot_id=ref)
         if found is not None and (user_id is None or found.user_id == user_id):
             return found
@@ -110,7 +110,7 @@ def delete(conn: psycopg.Connection, *, chatbot_id: str) -> None:
     conn.execute("DELETE FROM chatbots WHERE id = %s", (chatbot_id,))
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:

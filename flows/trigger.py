@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -248,7 +247,8 @@ def accept_storage_event(
             sources_db.mark_pending(conn, source_id=found[0])
             return Accepted([found[0]], [])
         chatbot_id = str(name).split("/", 1)[0]
-        if not _is_uuid(chatbot_id) or chatbots_db.get(conn, chatbot_id=chatbot_id) is None:
+        known = chatbots_db.is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)
+        if not known:
             return Accepted([], [], ignored=f"{name!r} does not start with a chatbot's id")
         file_name = str(name).rsplit("/", 1)[-1]
         suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
@@ -283,11 +283,3 @@ TYPES_BY_SUFFIX = {
     ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".txt": "txt",
     ".md": "md", ".markdown": "md",
 }  # fmt: skip
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
