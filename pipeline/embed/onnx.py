@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,9 @@ def _export(spec: ModelSpec, out: Path) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
     raw = out.with_suffix(".raw.onnx")
     try:
-        with torch.inference_mode():
+        # The exporter's tracer warnings are about shapes we export as dynamic axes.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 Hidden(model),
                 (dummy, dummy, torch.zeros_like(dummy)),
