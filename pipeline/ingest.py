@@ -208,15 +208,16 @@ def embed(
     return rows, len(rows) - reused, reused
 
 
-def store(
+def write_chunks(
     pool: ConnectionPool,
     embedder: Embedder,
     *,
-    loaded: Loaded,
+    source: DataSource,
     rows: Sequence[ChunkRow],
-    run_id: str | None,
+    run_id: str | None = None,
 ) -> None:
-    source = loaded.source
+    """Swap ``source``'s chunks under the embedder's model for ``rows`` in one transaction
+    (creating the model's index on first use); ``source_deleted`` if the source is gone."""
     with pool.connection() as conn:
         chunks_db.ensure_model_index(
             conn, model=embedder.model_name, dimensions=embedder.dimensions
@@ -230,12 +231,25 @@ def store(
             rows=rows,
             run_id=run_id,
         )
-        if not written:
-            raise StoreError(
-                f"data source {source.id} was deleted during ingestion; nothing was written",
-                code="source_deleted",
-                transient=False,
-            )
+    if not written:
+        raise StoreError(
+            f"data source {source.id} was deleted during ingestion; nothing was written",
+            code="source_deleted",
+            transient=False,
+        )
+
+
+def store(
+    pool: ConnectionPool,
+    embedder: Embedder,
+    *,
+    loaded: Loaded,
+    rows: Sequence[ChunkRow],
+    run_id: str | None,
+) -> None:
+    source = loaded.source
+    write_chunks(pool, embedder, source=source, rows=rows, run_id=run_id)
+    with pool.connection() as conn:
         sources_db.mark_ready(
             conn,
             source_id=source.id,

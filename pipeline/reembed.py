@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from core.errors import IntajError, StoreError
+from core.errors import IntajError
 from core.settings import Settings
 from db import chunks as chunks_db
 from db import dispatch as dispatch_db
@@ -44,20 +44,7 @@ def rebuild_source(
     rows, embedded, reused = ingest.embed(
         pool, embedder, chatbot_id=source.chatbot_id, chunks=chunks
     )
-    with pool.connection() as conn:
-        chunks_db.ensure_model_index(
-            conn, model=embedder.model_name, dimensions=embedder.dimensions
-        )
-        conn.commit()
-        written = chunks_db.replace_source_chunks(
-            conn,
-            chatbot_id=source.chatbot_id,
-            source_id=source.id,
-            model=embedder.model_name,
-            rows=rows,
-        )
-    if not written:
-        raise StoreError(f"data source {source.id} was deleted", code="source_deleted")
+    ingest.write_chunks(pool, embedder, source=source, rows=rows)
     return Rebuilt(len(rows), embedded, reused)
 
 
