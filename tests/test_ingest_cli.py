@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +10,9 @@ from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
-from typer.testing import CliRunner
 
 from db import chunks as chunks_db
-from intaj.cli import app
+from tests.cli import intaj
 from tests.conftest import EXAMPLES
 
 PDF = EXAMPLES / "northwind-handbook.pdf"
@@ -32,16 +30,6 @@ HTML_PARAGRAPH = (
     "Marta Okafor opened the first Northwind Bikes workshop in a converted ferry ticket"
     " office on Harbour Street in 2009."
 )
-
-runner = CliRunner()
-
-
-def intaj(*args: str) -> tuple[int, Any]:
-    result = runner.invoke(app, list(args))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return result.exit_code, result.output
 
 
 def delete_chatbot(pool: ConnectionPool, name: str) -> None:

@@ -5,7 +5,6 @@ model, malformed replies write nothing, and unchanged content is never embedded 
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -13,14 +12,13 @@ from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
-from typer.testing import CliRunner
 
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
 from db.chatbots import Chatbot
-from intaj.cli import app
 from tests import fix_openai
+from tests.cli import intaj
 from tests.servers.openai_embeddings import EmbeddingServer, Fault
 
 SMALL = "text-embedding-3-small@384"
@@ -30,7 +28,6 @@ VOCABULARY = (
     " insurance booking refund voucher staff opening hours season discount tour"
 )
 
-runner = CliRunner()
 server = fix_openai.server
 openai_settings = fix_openai.openai_settings
 
@@ -47,14 +44,6 @@ def handbook(paragraphs: int, seed: int = 7) -> list[str]:
         " ".join(sentence() for _ in range(rng.choice([1, 2, 2, 3, 4, 5])))
         for _ in range(paragraphs)
     ]
-
-
-def intaj(*args: str) -> tuple[int, Any]:
-    result = runner.invoke(app, list(args))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return result.exit_code, result.output
 
 
 @pytest.fixture

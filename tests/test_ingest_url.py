@@ -11,26 +11,16 @@ from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
-from typer.testing import CliRunner
 
 from core.settings import get_settings
-from intaj.cli import app
+from tests.cli import intaj
 from tests.servers.site import Site, running_site
 
-runner = CliRunner()
 PAGES = {
     "/": "Northwind Bikes rents city bikes by the hour from the harbour.",
     "/repairs.html": "Puncture repairs are done while you wait, usually within twenty minutes.",
     "/kids.html": "Child seats and balance bikes are lent free with every family rental.",
 }
-
-
-def intaj(*args: str) -> tuple[int, Any]:
-    result = runner.invoke(app, list(args))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return result.exit_code, result.output
 
 
 def html(title: str, text: str, links: list[str]) -> str:
