@@ -1,6 +1,7 @@
 """Retrieval quality on the Python-FAQ dev set (bench/data/python-faq): recall@1, recall@5 and
-MRR@10 under the rule in bench/scoring.py, for our pipeline (modes "vector" and "hybrid") and
-the idiomatic LangChain pipeline (PGVector similarity, k=10), from the same run.
+MRR@10 under the rule in bench/scoring.py, for our pipeline (pure vector search; hybrid with the
+default weighted fusion; hybrid with reciprocal rank fusion) and the idiomatic LangChain
+pipeline (PGVector similarity, k=10), from the same run.
 
     python -m bench.quality
 """
@@ -74,10 +75,11 @@ def run(srv: Server) -> dict[str, Any]:
     scores = {
         "ours_vector": evaluate(ours["results"]["vector"], questions),
         "ours_hybrid": evaluate(ours["results"]["hybrid"], questions),
+        "ours_hybrid_rrf": evaluate(ours["results"]["hybrid_rrf"], questions),
         "langchain_vector": evaluate(lc["results"], questions),
     }
-    best = max(scores["ours_vector"]["recall@5"], scores["ours_hybrid"]["recall@5"])
-    gain = best - scores["langchain_vector"]["recall@5"]
+    hybrid, vector = scores["ours_hybrid"], scores["ours_vector"]
+    gain = hybrid["recall@5"] - scores["langchain_vector"]["recall@5"]
     return {
         "set": "python-faq dev",
         "questions": len(questions),
@@ -85,10 +87,16 @@ def run(srv: Server) -> dict[str, Any]:
         "ours_failed_sources": ours["failed"],
         "scores": scores,
         "summary": {
-            "recall@5_gain_points_hybrid": 100
-            * (scores["ours_hybrid"]["recall@5"] - scores["langchain_vector"]["recall@5"]),
-            "recall@5_gain_points_best": 100 * gain,
-            "targets": {"recall@5_ge_langchain_plus_10_points": gain >= 0.10},
+            "recall@5_gain_points_over_langchain": 100 * gain,
+            "hybrid_minus_vector_points": {
+                m: 100 * (hybrid[m] - vector[m]) for m in ("recall@1", "recall@5", "mrr@10")
+            },
+            "targets": {
+                "recall@5_ge_langchain_plus_10_points": gain >= 0.10,
+                "hybrid_beats_vector_on_recall@5_and_mrr@10": hybrid["recall@5"]
+                > vector["recall@5"]
+                and hybrid["mrr@10"] > vector["mrr@10"],
+            },
         },
     }
 

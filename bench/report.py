@@ -193,10 +193,14 @@ def _quality(r: dict[str, Any]) -> list[str]:
         for name, v in r["scores"].items()
     ]
     out += _table(["pipeline", "recall@1", "recall@5", "MRR@10"], rows)
+    summary = r["summary"]
+    delta = summary.get("hybrid_minus_vector_points", {})
     out.append(
         f"Chunks: ours {r['chunks']['ours']}, LangChain {r['chunks']['langchain']}. "
-        "recall@5 gain of hybrid over LangChain:"
-        f" {r['summary']['recall@5_gain_points_hybrid']:+.1f} points."
+        "ours_hybrid is the default (BM25 full text + vector, weighted fusion); ours_hybrid_rrf"
+        " fuses the same rankings by reciprocal rank. recall@5 gain of hybrid over LangChain:"
+        f" {summary.get('recall@5_gain_points_over_langchain', 0.0):+.1f} points; hybrid minus"
+        " pure vector: " + ", ".join(f"{m} {v:+.1f}" for m, v in delta.items()) + " points."
     )
     out.append("")
     return out + _targets(r["summary"]["targets"])

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.scoring import Retrieved, first_hit_rank, score
 
 DATA = Path(__file__).resolve().parent / "data" / "python-faq"
-WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+WEIGHTS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
 
 
 def main() -> None:
@@ -51,15 +51,16 @@ def main() -> None:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
         dims = chunks_db.model_dimensions(conn, model=embedder.model_name)
     assert dims is not None
-    configs = [(w, m) for m in (False, True) for w in WEIGHTS if w or not m]
-    for weight, match_all in configs:
+    configs: list[tuple[float, search_db.Fusion]] = [(0.0, "weighted")]
+    configs += [(w, f) for f in ("weighted", "rrf") for w in WEIGHTS]
+    for weight, fusion in configs:
         ranks = []
         for q, vector in zip(questions, vectors, strict=True):
             with ctx.pool.connection() as conn:
                 rows = search_db.search(
                     conn, chatbot_id=bot.id, model=embedder.model_name, dimensions=dims,
                     query_vector=vector, query_text=q["question"], language=bot.language,
-                    k=10, text_weight=weight, match_all=match_all,
+                    k=10, text_weight=weight, fusion=fusion,
                 )  # fmt: skip
             hits = [Retrieved(names.get(r.source_id or "", r.source), r.content) for r in rows]
             ranks.append(
@@ -67,7 +68,7 @@ def main() -> None:
             )
         s = score(ranks)
         print(
-            f"text_weight={weight:<4} match={'all' if match_all else 'any'}"
+            f"{'vector only' if not weight else fusion:<11} text_weight={weight:<4}"
             f"  recall@1 {s.recall_at_1:.3f}  recall@5 {s.recall_at_5:.3f}"
             f"  MRR@10 {s.mrr_at_10:.3f}"
         )

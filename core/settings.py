@@ -67,18 +67,24 @@ class Settings(BaseSettings):
 
     # Retrieval.
     search_k: int = Field(default=5, ge=1, le=100)
-    # Hybrid fusion (tuned on the eval dev set with bench/tune_hybrid.py): the full-text
-    # ranking's weight in reciprocal rank fusion, and whether a text hit must match every
-    # query term ("all", websearch syntax) or any ("any").
-    search_text_weight: float = Field(default=0.2, ge=0.0, le=1.0)
-    search_text_match: Literal["all", "any"] = "all"
+    # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "weighted"
+    # (cosine + weight x BM25 / the query's best BM25) or "rrf" (reciprocal rank fusion, the
+    # text list weighted). The weight is the full-text share (0: pure vector search); unset, it
+    # is 0.25 for "weighted" and 1.0 (plain RRF) for "rrf". Chosen on the eval dev set with
+    # bench/tune_hybrid.py (method and numbers: docs/retrieval.md).
+    search_fusion: Literal["weighted", "rrf"] = "weighted"
+    search_text_weight: float | None = Field(default=None, ge=0.0, le=2.0)
     # Text-search configuration for chatbots created by this tool (the SaaS sets its own;
     # a chatbot without one falls back to 'simple').
     default_language: str = "english"
-    faq_direct_threshold: float = 0.80
-    faq_top_threshold: float = 0.50
-    faq_margin: float = 0.05
-    abstain_threshold: float = 0.25
+    # Answer thresholds on cosine similarity, calibrated on the eval dev set with
+    # bench/calibrate.py (method and numbers: docs/retrieval.md): an FAQ answers directly at
+    # faq_direct_threshold, or at faq_top_threshold when it beats every passage by faq_margin;
+    # below abstain_threshold (the best hit) the chatbot abstains.
+    faq_direct_threshold: float = Field(default=0.86, ge=0, le=1)
+    faq_top_threshold: float = Field(default=0.67, ge=0, le=1)
+    faq_margin: float = Field(default=0.15, ge=0, le=1)
+    abstain_threshold: float = Field(default=0.30, ge=0, le=1)
 
     # Object storage (s3:// and supabase:// data sources). boto3 also reads the usual AWS_*
     # variables and ~/.aws when the key fields are unset.
@@ -171,6 +177,13 @@ class Settings(BaseSettings):
         ):
             self.embedding_model += "#onnx-int8"
         return self
+
+    @property
+    def text_weight(self) -> float:
+        """The full-text weight in hybrid search (see ``search_fusion``)."""
+        if self.search_text_weight is not None:
+            return self.search_text_weight
+        return 0.25 if self.search_fusion == "weighted" else 1.0
 
     @property
     def resolved_storage_root(self) -> Path:

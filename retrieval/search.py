@@ -1,8 +1,9 @@
 """Search one chatbot's knowledge: FAQ entries and document chunks ranked together.
 
 Vector search (HNSW, cosine, iterative index scans so a filtered query still returns k hits)
-and Postgres full-text search are fused by reciprocal rank fusion in one SQL statement
-(``db/search.py``). Every query is scoped to exactly one chatbot; filters only narrow it.
+and Postgres full-text search ranked by BM25 are fused in one SQL statement (``db/search.py``;
+the fusion and its weight are settings). Every query is scoped to exactly one chatbot;
+filters only narrow it.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def search(
             query_text=query,
             language=scope.chatbot.language,
             k=k * 2,
-            text_weight=settings.search_text_weight if mode == "hybrid" else 0.0,
-            match_all=settings.search_text_match == "all",
+            text_weight=settings.text_weight if mode == "hybrid" else 0.0,
+            fusion=settings.search_fusion,
             filters=filters,
         )
     return collapse(

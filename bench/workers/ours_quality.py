@@ -12,9 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-MODES = ("vector", "hybrid")
+if TYPE_CHECKING:
+    from db.search import Fusion
+    from retrieval.search import Mode
+
+# name -> (search mode, fusion); "hybrid" is the default configuration.
+MODES: dict[str, tuple[Mode, Fusion]] = {
+    "vector": ("vector", "weighted"),
+    "hybrid": ("hybrid", "weighted"),
+    "hybrid_rrf": ("hybrid", "rrf"),
+}
 
 
 def main() -> None:
@@ -34,11 +43,12 @@ def main() -> None:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line]
     results: dict[str, list[dict[str, Any]]] = {}
-    for mode in MODES:
+    for name, (mode, fusion) in MODES.items():
+        settings = ctx.settings.model_copy(update={"search_fusion": fusion})
         rows = []
         for q in questions:
             hits = search(
-                ctx.pool, ctx.settings, chatbot_id=bot.id, query=q["question"], k=10, mode=mode
+                ctx.pool, settings, chatbot_id=bot.id, query=q["question"], k=10, mode=mode
             )
             rows.append(
                 {
@@ -49,7 +59,7 @@ def main() -> None:
                     ],
                 }
             )
-        results[mode] = rows
+        results[name] = rows
     args.out.write_text(json.dumps({"results": results}), encoding="utf-8")
 
 
