@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # bench/tune_hybrid.py (method and numbers: docs/retrieval.md).
     search_fusion: Literal["weighted", "rrf"] = "weighted"
     search_text_weight: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Optional cross-encoder reranking of the best `rerank_candidates` hits (retrieval/rerank.py):
+    # a sentence-transformers CrossEncoder, loaded from local files only (a folder or the HF
+    # cache; never downloaded at query time). Unset, or not available locally: off.
+    rerank_model: str | None = None
+    rerank_candidates: int = Field(default=20, ge=1, le=100)
     # Text-search configuration for chatbots created by this tool (the SaaS sets its own;
     # a chatbot without one falls back to 'simple').
     default_language: str = "english"

@@ -3,7 +3,8 @@
 Vector search (HNSW, cosine, iterative index scans so a filtered query still returns k hits)
 and Postgres full-text search ranked by BM25 are fused in one SQL statement (``db/search.py``;
 the fusion and its weight are settings). Every query is scoped to exactly one chatbot;
-filters only narrow it.
+filters only narrow it. With ``INTAJ_RERANK_MODEL`` set (and its files available locally), a
+cross-encoder reorders the best candidates (``retrieval/rerank.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from db import search as search_db
 from db.chatbots import Chatbot
 from db.search import Filters
 from pipeline.embed import Embedder, get_embedder
+from retrieval import rerank
 
 Mode = Literal["hybrid", "vector"]
 MAX_QUERY_CHARS = 4000
@@ -60,6 +62,10 @@ def search(
     scope = scope_for(pool, settings, chatbot_id)
     query = query[:MAX_QUERY_CHARS]
     vector = query_vector if query_vector is not None else scope.embedder.embed([query])[0]
+    reranker = None
+    if settings.rerank_model:
+        reranker = rerank.load(settings.rerank_model, settings.embedding_device)
+    wanted = max(k, settings.rerank_candidates) if reranker else k
     with pool.connection() as conn:
         dims = chunks_db.model_dimensions(conn, model=scope.embedder.model_name)
         if dims is None:  # nothing ingested with this model yet
@@ -72,12 +78,12 @@ def search(
             query_vector=vector,
             query_text=query,
             language=scope.chatbot.language,
-            k=k * 2,
+            k=wanted * 2,
             text_weight=settings.text_weight if mode == "hybrid" else 0.0,
             fusion=settings.search_fusion,
             filters=filters,
         )
-    return collapse(
+    hits = collapse(
         [
             Hit(
                 chunk_id=r.id,
@@ -90,8 +96,11 @@ def search(
             )
             for r in rows
         ],
-        k=k,
+        k=wanted,
     )
+    if reranker is not None:
+        hits = reranker.rerank(query, hits)
+    return hits[:k]
 
 
 def collapse(hits: Sequence[Hit], *, k: int) -> list[Hit]:
