@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from core.errors import DatabaseError
+from core.errors import DatabaseError, IntajError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -108,8 +110,43 @@ def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
         return pool
 
 
-def close_pools() -> None:
+def close_pools(url: str | None = None) -> None:
+    """Close the pool of ``url`` (every pool when None)."""
     with _lock:
-        for pool in _pools.values():
-            pool.close()
-        _pools.clear()
+        for key in [url] if url is not None else list(_pools):
+            pool = _pools.pop(key, None)
+            if pool is not None:
+                pool.close()
+
+
+@contextmanager
+def failures_as(error: type[IntajError], doing: str) -> Iterator[None]:
+    """Raise the database's failures while ``doing`` something as ``error``, with a code:
+
+    - ``disk_full``: the server is out of disk space (SQLSTATE 53100); not transient, since
+      space must be freed first. The transaction was rolled back, so nothing was half-written.
+    - ``database_unavailable``: the connection broke, the server restarted or shut down, or
+      no pooled connection came in time; transient, since the pool reconnects (its ``check``
+      drops dead connections), so a retry works once the server is back.
+    """
+    try:
+        yield
+    except psycopg.errors.DiskFull as e:
+        raise error(
+            f"the database ran out of disk space while {doing} ({_first_line(e)}); the"
+            " previous data is kept. Free space on the database's disk, then ingest again"
+            " (retry-failed re-runs failed sources).",
+            code="disk_full",
+            transient=False,
+        ) from e
+    except psycopg.OperationalError as e:
+        raise error(
+            f"the database connection failed while {doing} ({_first_line(e)}); the previous"
+            " data is kept. Retry once the database is reachable.",
+            code="database_unavailable",
+            transient=True,
+        ) from e
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from core.errors import IntajError, NotFoundError, ParseError, SourceError, StoreError
+from core.errors import (
+    DatabaseError,
+    IntajError,
+    NotFoundError,
+    ParseError,
+    SourceError,
+    StoreError,
+)
 from core.settings import Settings
 from core.types import Chunk, Document, Parsed, Section
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
+from db.connection import failures_as
 from db.sources import DataSource
 from pipeline import identity
 from pipeline import sources as storage
@@ -98,7 +106,7 @@ def fingerprint(data: bytes, spec: ChunkSpec) -> str:
 def load(
     pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec, model: str
 ) -> Loaded:
-    with pool.connection() as conn:
+    with failures_as(DatabaseError, "loading the source"), pool.connection() as conn:
         source = sources_db.get(conn, source_id=source_id)
         if source is None:
             raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
@@ -178,7 +186,7 @@ def embed(
 ) -> tuple[list[ChunkRow], int, int]:
     """Vectors for ``chunks``: reused where the chatbot holds the same content under the same
     model, embedded otherwise. Returns (rows, embedded, reused)."""
-    with pool.connection() as conn:
+    with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
         known = chunks_db.existing_embeddings(
             conn,
             chatbot_id=chatbot_id,
@@ -217,8 +225,9 @@ def write_chunks(
     run_id: str | None = None,
 ) -> None:
     """Swap ``source``'s chunks under the embedder's model for ``rows`` in one transaction
-    (creating the model's index on first use); ``source_deleted`` if the source is gone."""
-    with pool.connection() as conn:
+    (creating the model's index on first use); ``source_deleted`` if the source is gone,
+    ``disk_full`` or ``database_unavailable`` (transient) if the database fails under it."""
+    with failures_as(StoreError, "storing the chunks"), pool.connection() as conn:
         chunks_db.ensure_model_index(
             conn, model=embedder.model_name, dimensions=embedder.dimensions
         )
@@ -249,7 +258,7 @@ def store(
 ) -> None:
     source = loaded.source
     write_chunks(pool, embedder, source=source, rows=rows, run_id=run_id)
-    with pool.connection() as conn:
+    with failures_as(StoreError, "marking the source ready"), pool.connection() as conn:
         sources_db.mark_ready(
             conn,
             source_id=source.id,

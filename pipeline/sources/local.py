@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -45,10 +46,29 @@ class LocalStorage:
 
     def write(self, key: str, data: bytes) -> str:
         path = self._resolve(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)  # a failed write leaves no partial file behind
+            if e.errno == errno.EFBIG:
+                raise SourceError(
+                    f"{path.name} ({len(data)} bytes) is larger than this process may write"
+                    " (its file size limit, ulimit -f); nothing was stored.",
+                    code="source_too_large",
+                ) from e
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise SourceError(
+                    f"no room to store {path.name} ({len(data)} bytes) under {self.root}:"
+                    f" {e.strerror}. Free disk space (or raise the quota), then upload again;"
+                    " a previously stored version is kept.",
+                    code="disk_full",
+                ) from e
+            raise SourceError(
+                f"cannot store {path.name} under {self.root}: {e.strerror}", code="storage_failed"
+            ) from e
         return key
 
     def delete(self, key: str) -> None:
