@@ -177,8 +177,11 @@ def search(
         "kinds": list(filters.kinds) if filters.kinds is not None else None,
     }
     with conn.transaction():
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+        conn.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
+            " set_config('hnsw.ef_search', %s, true)",
+            (str(ef_search),),
+        )
         rows = conn.execute(statement, params).fetchall()
     return [Row(*r) for r in rows]
 
