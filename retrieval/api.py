@@ -20,6 +20,7 @@ from dataclasses import asdict
 from itertools import chain
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -267,6 +268,14 @@ def _handle_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # a dropped connection, a restarting server, no pooled connection in time: the pool
+        # reconnects, so the caller may retry
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        body = error_body("database_unavailable", "the database does not answer; retry shortly")
+        return JSONResponse(body, 503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

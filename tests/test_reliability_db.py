@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
+import httpx
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
@@ -28,12 +29,15 @@ from core.errors import IntajError
 from core.settings import Settings
 from db import open_pool
 from db.chatbots import Chatbot
+from intaj.http import create_app
 from pipeline.embed import Embedder
 from retrieval.search import search
+from tests.fix_api import SERVICE_KEY, api_settings
 from tests.fix_ingest import chunk_set, ingest_once, one_version, rewrite, version
 from tests.fix_orchestration import status_of, upload, wait_for
 from tests.fix_pgserver import OwnServer, own_server, scratch
 from tests.knowledge import tenants
+from tests.servers.asgi import serving
 
 GATE = 4242  # the advisory lock that holds inserts into chunks while a test keeps it
 
@@ -178,3 +182,26 @@ def test_a_swap_cut_off_midway_keeps_the_old_version_and_a_rerun_converges(
     assert one_version(after)
     assert all(c.startswith("Revision 2") for _, c, _ in after)
     assert status_of(db, source_id) == ("ready", None)
+
+
+def test_the_api_answers_503_with_retry_after_while_no_database_connection_comes(
+    own: Settings, server: OwnServer, bot: Chatbot
+) -> None:
+    """Every connection of a one-connection pool is taken (as a down or overloaded server
+    leaves it): the API says 503 database_unavailable with Retry-After, not 500; once the
+    connection is back, the same request succeeds."""
+    small = ConnectionPool(server.url, min_size=1, max_size=1, timeout=0.5, open=True)
+    try:
+        with serving(create_app(api_settings(own), pool=small)) as url:
+            request = {"url": f"{url}/v1/chatbots/{bot.id}/search", "json": {"query": "helmet"}}
+            headers = {"X-API-Key": SERVICE_KEY}
+            with small.connection():  # the only connection, held
+                down = httpx.post(**request, headers=headers, timeout=30)
+            up = httpx.post(**request, headers=headers, timeout=30)
+    finally:
+        small.close()
+
+    assert down.status_code == 503
+    assert down.json()["error"]["code"] == "database_unavailable"
+    assert down.headers["retry-after"] == "1"
+    assert up.status_code == 200
