@@ -9,6 +9,12 @@ Flows:
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from contextvars import copy_context
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
@@ -18,9 +24,11 @@ from prefect.runtime import flow_run
 
 from core.errors import IntajError
 from core.settings import get_settings
+from core.types import Chunk
 from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
+from db.chunks import ChunkRow
 from flows import artifacts, progress
 from flows.tracking import RunTracker
 from pipeline import ingest
@@ -28,6 +36,7 @@ from pipeline.chunk import ChunkSpec
 from pipeline.embed import get_embedder
 
 Which = Literal["all", "pending", "failed", "pending_or_failed"]
+LOOKAHEAD = 1  # sources loaded, parsed and chunked ahead of the one embedding
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -80,6 +89,30 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
 def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
     """The stages of one source as tasks of the current flow run. Returns the result and the
     error that failed it, if any (recorded on the source and its run row)."""
+    job = _prepare(source_id)
+    _embed(job)
+    return _finish(job)
+
+
+@dataclass
+class _Job:
+    """One source on its way through the stages: prepared (load, parse, chunk), embedded,
+    then finished (store, run row, artifact). ``error`` stops the stages that follow."""
+
+    result: ingest.SourceResult
+    error: Exception | None = None
+    pool: Any = None
+    tracker: RunTracker | None = None
+    report: progress.Report | None = None
+    embedder: Any = None
+    loaded: ingest.Loaded | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    rows: list[ChunkRow] = field(default_factory=list)
+    stored: bool = False
+
+
+def _prepare(source_id: str) -> _Job:
+    """Start the source's run row and its lease, then load, parse and chunk it."""
     settings = get_settings()
     pool = open_pool(settings)
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
@@ -88,7 +121,7 @@ def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
     if source is None:
         missing = IntajError(f"data source {source_id} does not exist", code="not_found")
         gone = ingest.SourceResult(source_id, source_id, status="failed", error=missing.message)
-        return gone, missing
+        return _Job(gone, missing)
     result = ingest.SourceResult(source_id=source_id, source=source.path)
     with pool.connection() as conn:
         run_id = runs_db.start(
@@ -97,31 +130,78 @@ def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
             source_id=source_id,
             flow_run_id=str(flow_run.id) if flow_run.id else None,
         )
-    # The run row's heartbeat is its lease (flows/tracking.py, flows/sweep.py).
+    # The run row's heartbeat is its lease (flows/tracking.py, flows/sweep.py): it runs from
+    # here until _finish, including while a prepared source waits for the embedder.
     tracker = RunTracker(
         pool, run_id, heartbeat_seconds=settings.heartbeat_seconds, timings=result.timings
     )
-    report = tracker.reporter(progress.reporter(source_id))
+    job = _Job(result, pool=pool, tracker=tracker.__enter__())
+    job.report = tracker.reporter(progress.reporter(source_id))
     try:
-        with tracker:
-            model = ingest.model_for(pool, settings, source.chatbot_id)
-            embedder = get_embedder(settings, model)
-            with tracker.stage("load"):
-                loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
-            report("load", 1, 1)
-            if loaded.unchanged:
-                ingest.mark_unchanged(pool, loaded)
-                result.chunks = result.reused = loaded.source.chunk_count
+        model = ingest.model_for(pool, settings, source.chatbot_id)
+        job.embedder = get_embedder(settings, model)
+        with tracker.stage("load"):
+            job.loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
+        job.report("load", 1, 1)
+        if not job.loaded.unchanged:
+            with tracker.stage("parse"):
+                parsed = parse_task(job.loaded.document, settings, job.loaded.pages)
+            with tracker.stage("chunk"):
+                job.chunks = chunk_task(parsed, job.embedder, spec)
+            job.report("chunk", len(job.chunks), len(job.chunks))
+    except Exception as e:
+        job.error = e
+    return job
+
+
+def _embed(job: _Job, earlier: Mapping[str, Any] | None = None) -> None:
+    """Vectors for a prepared source's chunks (``earlier``: see ``ingest.embed``)."""
+    if job.error is not None or job.loaded is None or job.loaded.unchanged:
+        return
+    assert job.tracker is not None
+    try:
+        with job.tracker.stage("embed"):
+            job.rows, job.result.embedded, job.result.reused = embed_task(
+                job.pool,
+                job.embedder,
+                chatbot_id=job.loaded.source.chatbot_id,
+                chunks=job.chunks,
+                progress=job.report,
+                earlier=earlier,
+            )
+    except Exception as e:
+        job.error = e
+    job.chunks = []  # the rows carry them on
+
+
+def _finish(job: _Job) -> tuple[ingest.SourceResult, Exception | None]:
+    """Store an embedded source (one transaction swaps its chunks), or record why it failed;
+    close its run row, its lease and its artifact."""
+    result, pool = job.result, job.pool
+    if job.tracker is None:  # the source was gone before its run started
+        return result, job.error
+    run_id = job.tracker.run_id
+    try:
+        with closing(job.tracker):  # stops the lease's heartbeat on the way out
+            if job.error is not None:
+                raise job.error
+            assert job.loaded is not None and job.report is not None
+            if job.loaded.unchanged:
+                ingest.mark_unchanged(pool, job.loaded)
+                result.chunks = result.reused = job.loaded.source.chunk_count
             else:
-                _run_stages(pool, settings, embedder, loaded, spec, tracker, result, report)
+                with job.tracker.stage("store"):
+                    store_task(pool, job.embedder, loaded=job.loaded, rows=job.rows, run_id=run_id)
+                job.stored = True
+                result.chunks = len(job.rows)
     except Exception as e:
         result.status = "failed"
-        result.code, result.error = ingest.mark_failed(pool, source_id=source_id, error=e)
+        result.code, result.error = ingest.mark_failed(pool, source_id=result.source_id, error=e)
         with pool.connection() as conn:
             runs_db.finish(
                 conn, run_id=run_id, status="failed", timings=result.timings, error=result.error
             )
-        report("failed", 1, 1)
+        _report(job, "failed")
         artifacts.source_run(result)
         return result, e
     with pool.connection() as conn:
@@ -134,40 +214,27 @@ def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
             reused=result.reused,
             timings=result.timings,
         )
-    report("done", 1, 1)
+    _report(job, "done")
     artifacts.source_run(result)
     return result, None
 
 
-def _run_stages(
-    pool: Any,
-    settings: Any,
-    embedder: Any,
-    loaded: ingest.Loaded,
-    spec: ChunkSpec,
-    tracker: RunTracker,
-    result: ingest.SourceResult,
-    report: progress.Report,
-) -> None:
-    with tracker.stage("parse"):
-        parsed = parse_task(loaded.document, settings, loaded.pages)
-    with tracker.stage("chunk"):
-        chunks = chunk_task(parsed, embedder, spec)
-    report("chunk", len(chunks), len(chunks))
-    with tracker.stage("embed"):
-        rows, result.embedded, result.reused = embed_task(
-            pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks, progress=report
-        )
-    with tracker.stage("store"):
-        store_task(pool, embedder, loaded=loaded, rows=rows, run_id=tracker.run_id)
-    result.chunks = len(rows)
+def _report(job: _Job, stage: str) -> None:
+    if job.report is not None:
+        job.report(stage, 1, 1)
 
 
 @flow(name="ingest-chatbot", log_prints=False)
 def ingest_chatbot(
     chatbot_id: str, which: Which = "all", source_ids: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Ingest a chatbot's sources one by one; one failing source never stops the others."""
+    """Ingest a chatbot's sources; one failing source never stops the others.
+
+    The sources run as a pipeline: while source N embeds (this thread: the model has the
+    cores), source N+1 is loaded, parsed and chunked on a second thread (at most
+    ``LOOKAHEAD`` ahead) and source N-1 is stored on a third. Each source's stages are tasks
+    of this flow run, its swap is its own transaction, and its result and errors are those
+    of a run on its own; results come back in order."""
     settings = get_settings()
     pool = open_pool(settings)
     with pool.connection() as conn:
@@ -179,13 +246,66 @@ def ingest_chatbot(
     # Each source's stages run as tasks of this flow run (a subflow per source would cost
     # seconds of orchestration each); a failing source is recorded and the next one goes on.
     results = []
-    for source in chosen:
-        result, error = ingest_one(source.id)
+    for result, error in pipelined([s.id for s in chosen]):
         if error is not None:
-            get_run_logger().warning("source %s failed: %s", source.path, result.error)
+            get_run_logger().warning("source %s failed: %s", result.source, result.error)
         results.append(result.as_json())
     _publish_summary(results)
     return results
+
+
+def pipelined(
+    source_ids: Sequence[str], *, lookahead: int = LOOKAHEAD
+) -> Iterator[tuple[ingest.SourceResult, Exception | None]]:
+    """``ingest_one`` of each source, in order, with the stages of neighbouring sources
+    overlapped (see ``ingest_chatbot``). Stage threads run in a copy of this thread's
+    context, so their tasks belong to the current flow run."""
+    todo = iter(source_ids)
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="intaj-prepare")
+    behind = ThreadPoolExecutor(1, thread_name_prefix="intaj-store")
+    prepared: deque[Future[_Job]] = deque()
+    storing: deque[tuple[Future[tuple[ingest.SourceResult, Exception | None]], _Job]] = deque()
+
+    def prepare_next() -> None:
+        source_id = next(todo, None)
+        if source_id is not None:
+            prepared.append(ahead.submit(copy_context().run, _prepare, source_id))
+
+    try:
+        for _ in range(lookahead + 1):
+            prepare_next()
+        while prepared:
+            job = prepared.popleft().result()
+            prepare_next()
+            _embed(job, _unstored(storing, job))
+            storing.append((behind.submit(copy_context().run, _finish, job), job))
+            while storing and storing[0][0].done():
+                yield storing.popleft()[0].result()
+        while storing:
+            yield storing.popleft()[0].result()
+    finally:
+        ahead.shutdown(wait=True, cancel_futures=True)
+        behind.shutdown(wait=True)
+        for future in prepared:  # interrupted: stop the leases of sources never finished
+            if future.done() and not future.cancelled() and future.exception() is None:
+                tracker = future.result().tracker
+                if tracker is not None:
+                    tracker.close()
+
+
+def _unstored(storing: Iterable[tuple[Future[Any], _Job]], job: _Job) -> dict[str, Any]:
+    """Vectors, by content hash, of earlier sources of this run whose store has not finished
+    (under ``job``'s chatbot and model): what a run one source at a time would find stored."""
+    if job.loaded is None or job.embedder is None:
+        return {}
+    earlier: dict[str, Any] = {}
+    for future, other in storing:
+        if future.done() or other.loaded is None or other.embedder is None:
+            continue  # a finished store is in the database (or failed, as it would alone)
+        same_bot = other.loaded.source.chatbot_id == job.loaded.source.chatbot_id
+        if same_bot and other.embedder.model_name == job.embedder.model_name:
+            earlier.update((r.content_hash, r.embedding) for r in other.rows)
+    return earlier
 
 
 def _publish_summary(results: list[dict[str, Any]]) -> None:

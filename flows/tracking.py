@@ -47,8 +47,13 @@ class RunTracker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the heartbeat (the run's lease lapses unless the run row is finished)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def _beat(self) -> None:
         while not self._stop.wait(self._every):

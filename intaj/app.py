@@ -129,6 +129,7 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
     changed = [i for i, r in sources.items() if not r.unchanged]
     ran: dict[str, dict[str, Any]] = {}
     if changed:  # Prefect is imported (and its server started) only when there is work
+        _warm_up(ctx, bot)
         from flows.ingest import ingest_chatbot
 
         ran = dict(zip(changed, ingest_chatbot(bot.id, source_ids=changed), strict=True))
@@ -147,6 +148,16 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
              "reused": n, "error": None}
         )  # fmt: skip
     return results
+
+
+def _warm_up(ctx: Context, bot: Chatbot) -> None:
+    """Prefect's temporary server and the chatbot's embedding model, started side by side
+    (``flows/startup.py``); the flow then finds both ready."""
+    from flows.startup import warm_up
+    from pipeline.embed import get_embedder
+
+    model = bot.embedding_model or ctx.settings.embedding_model
+    warm_up(lambda: get_embedder(ctx.settings, model))
 
 
 def examples_dir() -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,9 +183,12 @@ def embed(
     chatbot_id: str,
     chunks: Sequence[Chunk],
     progress: Progress | None = None,
+    earlier: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[ChunkRow], int, int]:
     """Vectors for ``chunks``: reused where the chatbot holds the same content under the same
-    model, embedded otherwise. Returns (rows, embedded, reused)."""
+    model, embedded otherwise. Returns (rows, embedded, reused). ``earlier``: vectors by
+    content hash, under the same chatbot and model, of sources this run embedded whose store
+    may not have committed yet (the flow stores one source while it embeds the next)."""
     with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
         known = chunks_db.existing_embeddings(
             conn,
@@ -193,6 +196,8 @@ def embed(
             model=embedder.model_name,
             hashes=(c.content_hash for c in chunks),
         )
+    if earlier:
+        known = {**earlier, **known}
     missing = list(dict.fromkeys(c.embed_text for c in chunks if c.content_hash not in known))
     fresh: dict[str, np.ndarray] = {}
     for start in range(0, len(missing), EMBED_BATCH):

@@ -1,5 +1,8 @@
-"""Our parse and chunk stages called directly on the corpus, then the pure-encode limit:
-``SentenceTransformer.encode`` on exactly our chunks' embedded texts, batch 32, after a warm-up.
+"""Our parse and chunk stages called directly on the corpus, then the pure-encode limits on
+exactly our chunks' embedded texts, each after a warm-up: ``SentenceTransformer.encode``
+(torch, batch 32: what LangChain's HuggingFaceEmbeddings runs) and the embedder our pipeline
+uses (``get_embedder(settings).embed`` on all texts in one call: the configured backend, ONNX
+Runtime fp32 by default, at its own batch size and length sorting).
 
     python -m bench.workers.ours_encode --out R.json FILES...
 
@@ -71,6 +74,27 @@ def encode_limit(texts: list[str]) -> dict[str, Any]:
     }
 
 
+def backend_limit(texts: list[str]) -> dict[str, Any]:
+    """The configured embedder (the pipeline's backend) on ``texts``, in one call."""
+    from core.settings import get_settings
+    from pipeline.embed import get_embedder
+
+    settings = get_settings()
+    embedder = get_embedder(settings)
+    embedder.embed(texts[:WARMUP_TEXTS])
+    start = time.perf_counter()
+    embedder.embed(texts)
+    seconds = time.perf_counter() - start
+    return {
+        "backend": settings.embedding_backend,
+        "model": embedder.model_name,
+        "encode_s": seconds,
+        "texts": len(texts),
+        "chunks_per_s": len(texts) / seconds if seconds else None,
+        "batch_size": getattr(embedder, "batch_size", None),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("files", nargs="+", type=Path)
@@ -83,6 +107,7 @@ def main() -> None:
         "unique_chunks": len(set(texts)),
         "per_file": per_file,
         "encode": encode_limit(texts),
+        "encode_backend": backend_limit(texts),
         "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     args.out.write_text(json.dumps(result), encoding="utf-8")

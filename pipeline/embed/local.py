@@ -4,6 +4,7 @@ internet)."""
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import functools
 import os
@@ -50,7 +51,9 @@ class LocalEmbedder:
         self.dimensions = int(self._model.get_embedding_dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length or 512)
         self.batch_size = batch_size
-        self._tokenizer = self._model.tokenizer
+        # Its own copy for counting: the chunk stage counts tokens while another source
+        # embeds (flows/ingest.py), and a tokenizer switches its truncation state per call.
+        self._tokenizer = copy.deepcopy(self._model.tokenizer)
         # model_max_length is the model's truncation limit (max_seq_length) in
         # sentence-transformers >= 5: leave it; count_tokens counts long texts with verbose=False.
         self._lock = threading.Lock()

@@ -256,22 +256,18 @@ class OnnxEmbedder:
         onnx_path = cached_model(self.spec, home=home, slug=slug, int8=int8)
         self._session = _session(onnx_path, threads or os.cpu_count() or 1)
         self._feeds = [i.name for i in self._session.get_inputs()]
-        from transformers import AutoTokenizer
-
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(path, use_fast=True)
-        self._pad = int(self._tokenizer.pad_token_id or 0)
+        self._tokens = Tokens(path, self.max_tokens)
+        self._pad = self._tokens.pad_id
         self._lock = threading.Lock()
         self.calls = 0
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
+        return self._tokens.count(text)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        encoded = self._tokenizer(
-            list(texts), truncation=True, max_length=self.max_tokens, padding=False
-        )["input_ids"]
+        encoded = self._tokens.encode(texts)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         with self._lock:  # one run at a time: a run already uses every core
@@ -304,6 +300,67 @@ class OnnxEmbedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return result
+
+
+class Tokens:
+    """The model's tokenizer, safe to call from two threads at once (the chunk stage counts
+    tokens while the embed stage encodes: ``flows/ingest.py`` overlaps them).
+
+    With a ``tokenizer.json`` (every fast tokenizer) two ``tokenizers.Tokenizer`` instances
+    are loaded from it, one per job, each with its own truncation and padding state: the
+    same ids as ``transformers.AutoTokenizer`` (tests/test_embed_onnx.py compares them)
+    without importing transformers and torch (seconds of every ingestion's startup). Without
+    one, ``AutoTokenizer`` under a lock, since it switches its truncation per call.
+    """
+
+    def __init__(self, path: Path, max_tokens: int):
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._auto: Any = None
+        if (path / "tokenizer.json").exists():
+            from tokenizers import Tokenizer
+
+            self._count = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self._count.no_truncation()
+            self._count.no_padding()
+            self._encode = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self._encode.enable_truncation(max_tokens)
+            self._encode.no_padding()
+            self.pad_id = self._count.token_to_id(_pad_token(path)) or 0
+        else:
+            from transformers import AutoTokenizer
+
+            self._auto = AutoTokenizer.from_pretrained(path, use_fast=True)
+            self.pad_id = int(self._auto.pad_token_id or 0)
+
+    def count(self, text: str) -> int:
+        if self._auto is None:
+            return len(self._count.encode(text, add_special_tokens=False).ids)
+        with self._lock:
+            return len(self._auto.encode(text, add_special_tokens=False, verbose=False))
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids with the special tokens, truncated to ``max_tokens``, unpadded."""
+        if self._auto is None:
+            return [e.ids for e in self._encode.encode_batch(list(texts))]
+        with self._lock:
+            ids: list[list[int]] = self._auto(
+                list(texts), truncation=True, max_length=self.max_tokens, padding=False
+            )["input_ids"]
+            return ids
+
+
+def _pad_token(path: Path) -> str:
+    """The pad token's text, as transformers reads it (special tokens map, then config)."""
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        file = path / name
+        if file.exists():
+            token = json.loads(file.read_text(encoding="utf-8")).get("pad_token")
+            if isinstance(token, dict):
+                token = token.get("content")
+            if isinstance(token, str):
+                return token
+    return "[PAD]"
 
 
 def _session(path: Path, threads: int) -> Any:

@@ -1,0 +1,199 @@
+"""The ``ingest-chatbot`` flow overlaps neighbouring sources (source N+1 is parsed and chunked
+while N embeds, N-1 stored meanwhile). Overlapped or not, every source ends as a run of its
+own would leave it: the same chunks in the same order, the same errors, one bad source failing
+alone, and no content embedded twice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from db import sources as sources_db
+from db.chatbots import Chatbot
+from pipeline.embed import Embedder
+from pipeline.sources import storage_for, upload_key
+from tests.conftest import EXAMPLES
+
+DOCS = [
+    EXAMPLES / "northwind-handbook.pdf",
+    EXAMPLES / "northwind-policies.docx",
+    EXAMPLES / "northwind-about.html",
+]
+
+
+def _add(pool: ConnectionPool, settings: Settings, bot: Chatbot, name: str, data: bytes) -> str:
+    key = upload_key(bot.id, name)
+    storage_for(key, settings).write(key, data)
+    suffix = name.rsplit(".", 1)[-1]
+    with pool.connection() as conn:
+        return sources_db.add(
+            conn, chatbot_id=bot.id, type=suffix, path=key, name=name, origin=f"/t/{name}"
+        ).id
+
+
+def _chunks(pool: ConnectionPool, source_id: str) -> list[tuple[Any, ...]]:
+    with pool.connection() as conn:
+        return conn.execute(
+            "SELECT ordinal, content, content_hash, tokens, metadata, embedding_model"
+            " FROM chunks WHERE source_id = %s ORDER BY ordinal",
+            (source_id,),
+        ).fetchall()
+
+
+def test_a_bad_source_inside_the_lookahead_fails_alone(
+    pool: ConnectionPool,
+    settings: Settings,
+    make_chatbot: Callable[..., Chatbot],
+    prefect_server: None,
+) -> None:
+    """Five sources through the pipeline, a corrupt PDF and an empty file between good ones
+    (each is parsed while its neighbour embeds): the bad ones fail with the error a lone run
+    gives, the others are ready, results come back in order, and every good source holds the
+    chunks a one-source run makes of the same file."""
+    from flows.ingest import ingest_chatbot, ingest_data_source
+
+    bot, alone = make_chatbot(), make_chatbot()
+    corrupt = DOCS[0].read_bytes()[:900]
+    names = ["handbook.pdf", "broken.pdf", "policies.docx", "empty.txt", "about.html"]
+    data = [DOCS[0].read_bytes(), corrupt, DOCS[1].read_bytes(), b"", DOCS[2].read_bytes()]
+    ids = [_add(pool, settings, bot, n, d) for n, d in zip(names, data, strict=True)]
+
+    results = ingest_chatbot(bot.id, source_ids=ids)
+
+    assert [r["source"].rsplit("/", 1)[-1] for r in results] == names
+    assert [r["status"] for r in results] == ["ready", "failed", "ready", "failed", "ready"]
+    for name, d, source_id, r in zip(names, data, ids, results, strict=True):
+        lone = _add(pool, settings, alone, name, d)
+        if r["status"] == "failed":
+            with pytest.raises(Exception) as info:
+                ingest_data_source(lone)
+            assert r["error"] and r["error"] in str(info.value)
+            with pool.connection() as conn:
+                row = sources_db.get(conn, source_id=source_id)
+            assert row is not None and row.status == "failed" and row.error == r["error"]
+            continue
+        ingest_data_source(lone)
+        assert r["chunks"] == r["embedded"] > 0
+        assert _chunks(pool, source_id) == _chunks(pool, lone)
+
+
+def test_each_stage_is_a_task_run_of_the_flow(
+    pool: ConnectionPool,
+    settings: Settings,
+    make_chatbot: Callable[..., Chatbot],
+    prefect_server: None,
+) -> None:
+    """Stages that ran on the pipeline's threads still report to the flow run in Prefect."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.ingest import ingest_chatbot
+
+    bot = make_chatbot()
+    ids = [_add(pool, settings, bot, p.name, p.read_bytes()) for p in DOCS]
+    state = ingest_chatbot(bot.id, source_ids=ids, return_state=True)
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    names = sorted(r.name.rsplit("-", 1)[0] for r in runs)
+    expected = sorted([*["load", "parse", "chunk", "embed", "store"] * len(DOCS)])
+    assert names == expected
+    assert all(r.state is not None and r.state.is_completed() for r in runs)
+
+
+def test_the_same_text_in_neighbouring_sources_is_embedded_once(
+    pool: ConnectionPool,
+    settings: Settings,
+    make_chatbot: Callable[..., Chatbot],
+    prefect_server: None,
+) -> None:
+    """Source 2 repeats source 1 while source 1 may still be storing: its vectors are reused,
+    as a run one source at a time would reuse them from the database."""
+    from flows.ingest import ingest_chatbot
+
+    bot = make_chatbot()
+    html = DOCS[2].read_bytes()
+    ids = [_add(pool, settings, bot, n, html) for n in ("a.html", "b.html", "c.html")]
+
+    results = ingest_chatbot(bot.id, source_ids=ids)
+
+    assert [r["status"] for r in results] == ["ready"] * 3
+    assert results[0]["embedded"] == results[0]["chunks"] > 0
+    assert [(r["embedded"], r["reused"]) for r in results[1:]] == [(0, results[0]["chunks"])] * 2
+
+
+def test_tokens_are_counted_while_another_thread_embeds(embedder: Embedder) -> None:
+    """The chunk stage counts tokens while the embed stage tokenizes with truncation on the
+    same model: neither sees the other's settings."""
+    long = "Northwind rents bicycles by the hour, the day or the week. " * 80
+    expected = embedder.count_tokens(long)
+    assert expected > embedder.max_tokens  # counting never truncates
+    stop = threading.Event()
+    vectors: list[Any] = []
+
+    def embed_until_stopped() -> None:
+        while not stop.is_set():
+            vectors.append(embedder.embed([long] * 8))
+
+    worker = threading.Thread(target=embed_until_stopped)
+    worker.start()
+    try:
+        counts = {embedder.count_tokens(long) for _ in range(200)}
+    finally:
+        stop.set()
+        worker.join()
+    assert counts == {expected}
+    assert vectors and all(v.shape == (8, embedder.dimensions) for v in vectors)
+
+
+def test_onnx_tokens_match_transformers(embedder: Embedder) -> None:
+    """The ONNX backend tokenizes with ``tokenizers`` directly (no transformers import at
+    startup): the same ids as ``AutoTokenizer`` for counting and for embedding."""
+    from transformers import AutoTokenizer
+
+    from pipeline.embed.onnx import OnnxEmbedder, Tokens, model_folder
+
+    if not isinstance(embedder, OnnxEmbedder):
+        pytest.skip("the configured backend is not ONNX")
+    _, path = model_folder(embedder.model_name)
+    tokens = Tokens(Path(path), embedder.max_tokens)
+    auto = AutoTokenizer.from_pretrained(path, use_fast=True)
+    texts = [
+        "Hello World",
+        "Ünïcödé accents: café, naïve, Ångström",
+        "中文字符 mixed with English",
+        "control \x00\x01 chars and \u200b zero width",
+        "e\u0301 combining, ﬁ ligature, emoji 🙂",
+        "",
+        "word " * 600,
+        *(p.read_text(encoding="utf-8")[:3000] for p in EXAMPLES.glob("*.md")),
+    ]
+    for text in texts:
+        assert tokens.count(text) == len(auto.encode(text, add_special_tokens=False))
+    expected = auto(texts, truncation=True, max_length=embedder.max_tokens, padding=False)
+    assert tokens.encode(texts) == expected["input_ids"]
+    assert tokens.pad_id == auto.pad_token_id
+
+
+def test_warm_up_never_fails_an_ingestion() -> None:
+    """A model that cannot load is reported by the flow, per source, not by the warm-up."""
+    from flows.startup import warm_up
+
+    calls: list[str] = []
+
+    def broken() -> None:
+        calls.append("load")
+        raise RuntimeError("no such model")
+
+    warm_up(broken)
+    assert calls == ["load"]
