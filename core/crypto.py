@@ -117,6 +117,14 @@ def mask(value: Any) -> str:
     return "…" + text[-4:] if len(text) >= 12 else "…"
 
 
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret in it masked (an API error that quotes the key we sent)."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, mask(secret))
+    return text
+
+
 def keyring_for(settings: Any) -> Keyring:
     """The keyring of these settings: INTAJ_CREDENTIALS_KEY (plus INTAJ_CREDENTIALS_OLD_KEYS,
     comma-separated). On the embedded default with no key set, a key is made once and kept in

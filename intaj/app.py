@@ -89,6 +89,11 @@ def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None)
     path = Path(ref).expanduser()
     if not path.is_file():
         return Registration(ref, None, f"{ref}: no such file")
+    size, limit = path.stat().st_size, ctx.settings.max_file_bytes
+    if size > limit:  # refused before a byte is read or stored (D4)
+        return Registration(
+            ref, None, f"{ref} is {size} bytes, over the limit of {limit} (INTAJ_MAX_FILE_BYTES)"
+        )
     origin = str(path.resolve())
     data = path.read_bytes()
     with ctx.pool.connection() as conn:

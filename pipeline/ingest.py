@@ -129,6 +129,7 @@ def crawls(source: DataSource, settings: Settings) -> bool:
 def fetch(source: DataSource, settings: Settings) -> tuple[Document, tuple[Document, ...]]:
     """A source's document; for a crawled URL also every page (the first is the document)."""
     if not crawls(source, settings):
+        storage.check_owner(source.path, source.chatbot_id)  # never another chatbot's file
         return storage.fetch(source.path, settings), ()
     from pipeline.sources.crawl import crawl
 

@@ -9,7 +9,8 @@
    answer from the best passages and the conversation's history, citing them as [n]; an LLM
    failure before any text falls back to step 5.
 5. Without one, answer extractively: the sentences of the best passages that are
-   closest to the message, each with its [n] citation marker.
+   closest to the message, each with its [n] citation marker. Document text is untrusted
+   like model output: links and images to hosts not allowed are removed (retrieval/output.py).
 Both turns are stored in ``messages`` (the citations and confidence in the answer's metadata).
 """
 
@@ -31,7 +32,7 @@ from core.types import Answer, Citation, Hit
 from db import messages as messages_db
 from pipeline.chunk import reflow
 from retrieval import generate, prompt
-from retrieval.output import cited_numbers
+from retrieval.output import cited_numbers, clean
 from retrieval.search import Scope, scope_for, search
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,14 @@ def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
     return None
 
 
+def _link_hosts(scope: Scope, settings: Settings) -> list[str]:
+    """Hosts an answer may link to: the settings' and the chatbot's ``link_allow_hosts``."""
+    prefs = scope.chatbot.settings if isinstance(scope.chatbot.settings, dict) else {}
+    own = prefs.get("link_allow_hosts")
+    extra = [h for h in own if isinstance(h, str)] if isinstance(own, list) else []
+    return [*settings.llm_link_allow_hosts, *extra]
+
+
 def compose(
     *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
 ) -> Answer:
@@ -257,7 +266,7 @@ def compose(
     relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
-        answer=text,
+        answer=clean(text, allow_hosts=_link_hosts(scope, settings), passages=len(used)),
         citations=cite(used),
         confidence=confidence,
         abstained=False,

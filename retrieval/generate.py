@@ -184,7 +184,7 @@ def _complete(llm: LLM, messages: list[Message]) -> str:
         with _client(llm) as client:
             reply = client.chat.completions.create(**_request(llm, messages))
     except openai.OpenAIError as e:
-        raise _failed(llm, e) from e
+        raise _failed(llm, e) from None  # its message may quote the key
     if not reply.choices:
         return ""
     return str(reply.choices[0].message.content or "")
@@ -200,4 +200,4 @@ def _stream(llm: LLM, messages: list[Message]) -> Iterator[str]:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
     except openai.OpenAIError as e:
-        raise _failed(llm, e) from e
+        raise _failed(llm, e) from None  # its message may quote the key

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from core.crypto import redact
 from core.errors import ConfigError, EmbeddingError
 from core.settings import Settings
 from pipeline.embed.base import check_vectors
@@ -125,6 +126,9 @@ class OpenAIEmbedder:
             np.vstack(parts), expected=len(texts), dimensions=self.dimensions, model=self.model_name
         )
 
+    def _redact(self, text: str) -> str:
+        return redact(text, getattr(self._client, "api_key", None))
+
     def _request(self, texts: list[str]) -> np.ndarray:
         import openai
 
@@ -134,19 +138,23 @@ class OpenAIEmbedder:
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self._send_dimensions else {}
         try:
             reply = self._client.embeddings.create(model=self._model, input=texts, **extra)
+        # The provider's own message may quote the key we sent: it is redacted, and the
+        # provider's exception is not chained (a traceback would print it whole).
         except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError) as e:
             raise EmbeddingError(
-                f"embedding provider unavailable after retries: {e}; try again later",
+                f"embedding provider unavailable after retries: {self._redact(str(e))}; try"
+                " again later",
                 code="provider_unavailable",
                 transient=True,
-            ) from e
+            ) from None
         except openai.APIStatusError as e:
             transient = e.status_code >= 500
             raise EmbeddingError(
-                f"embedding provider refused the request ({e.status_code}): {e.message}",
+                f"embedding provider refused the request ({e.status_code}):"
+                f" {self._redact(e.message)}",
                 code="provider_unavailable" if transient else "provider_error",
                 transient=transient,
-            ) from e
+            ) from None
         data = sorted(reply.data, key=lambda d: d.index)
         if len(data) != len(texts):
             raise EmbeddingError(

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from pypdf import PasswordType, PdfReader
+from pypdf.errors import LimitReachedError
 
 from core.errors import ParseError
 from core.types import Parsed, Section
@@ -31,6 +32,14 @@ def _unparseable(name: str, e: BaseException) -> ParseError:
         f"{name} is not a readable PDF ({type(e).__name__}: {e}); it may be truncated or "
         "damaged: re-export it from the original application or print it to a new PDF",
         code="unparseable_pdf",
+    )
+
+
+def _over_limit(name: str, e: LimitReachedError) -> ParseError:
+    return ParseError(
+        f"{name} holds a stream that inflates past pypdf's safety limit ({e}); it looks like "
+        "a decompression bomb or a damaged file: print it to a new PDF and upload that",
+        code="resource_limit",
     )
 
 
@@ -113,12 +122,15 @@ def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list
 
 def parse_pdf(data: bytes, name: str, limits: ParseLimits) -> Parsed:
     """Text of every page; raises ``password_protected``, ``unparseable_pdf``,
-    ``too_many_pages`` or ``document_too_large``."""
+    ``too_many_pages``, ``document_too_large`` or ``resource_limit`` (a stream over pypdf's
+    decompression limits)."""
     try:
         reader = _open(data, name)
         count, sections = _pages(reader, name, limits)
     except (ParseError, MemoryError):
         raise
+    except LimitReachedError as e:  # a decompression bomb, stopped by pypdf's own limits
+        raise _over_limit(name, e) from e
     except Exception as e:  # pypdf raises many types (PdfReadError, KeyError, ValueError...)
         raise _unparseable(name, e) from e
     return Parsed(sections=tuple(sections), title=_title(reader), pages=count)

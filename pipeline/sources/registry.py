@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from core.errors import ConfigError
+from core.errors import ConfigError, SourceError
 from core.settings import Settings
 from core.types import Document
 from pipeline.sources.local import LocalStorage
@@ -74,6 +74,31 @@ def storage_for(path: str, settings: Settings) -> Storage:
 def fetch(path: str, settings: Settings) -> Document:
     """The bytes of a data source."""
     return storage_for(path, settings).read(path, max_bytes=settings.max_file_bytes)
+
+
+def check_owner(path: str, chatbot_id: str) -> None:
+    """Refuse (``forbidden``) a stored path that is not under ``chatbot_id``'s own prefix.
+
+    Every storage key is ``{chatbot_id}/...`` (:func:`upload_key`; the storage webhook reads
+    the chatbot from it), so a data source of chatbot B naming chatbot A's object -- a row
+    written straight into ``data_sources``, say -- must not read it (test plan S4). Segments
+    that a backend or URL could normalise (``..``, ``.``, empty) are refused too. URLs are not
+    storage: they pass.
+    """
+    scheme = _scheme(path)
+    if scheme in ("http", "https"):
+        return
+    key = path.removeprefix("local://") if scheme == "local" else path.split("://", 1)[1]
+    if scheme != "local":
+        key = key.partition("/")[2]  # after the bucket
+    segments = key.split("/")
+    odd = any(s in ("", ".", "..") or "\\" in s or "\x00" in s for s in segments)
+    if odd or len(segments) < 2 or segments[0] != chatbot_id:
+        raise SourceError(
+            f"the stored file {path!r} does not belong to this chatbot (its key must start"
+            f" with {chatbot_id}/); register the file again for this chatbot",
+            code="forbidden",
+        )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")

@@ -8,7 +8,8 @@
 - echo (when nothing is scripted): the whole prompt, every message's role and content, so a
   test sees exactly what reached the model — and, like a model that obeys injected text, it
   repeats whatever a retrieved document says;
-- a reply can be ``Fail(status)``: that HTTP error instead.
+- a reply can be ``Fail(status)``: that HTTP error instead (``echo_key=True``: its message
+  quotes the presented ``Authorization`` header, as careless servers do).
 
 Every request is recorded in ``server.requests`` (the JSON body and the lower-cased headers).
 
@@ -34,6 +35,7 @@ PIECE = 5  # characters per streamed chunk
 @dataclass(frozen=True)
 class Fail:
     status: int
+    echo_key: bool = False  # quote the presented API key in the error, as some servers do
 
 
 def echo(messages: list[dict[str, Any]]) -> str:
@@ -58,7 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         reply = chat.next_reply(body.get("messages") or [])
         if isinstance(reply, Fail):
-            self._json(reply.status, {"error": {"message": "scripted failure", "code": None}})
+            message = "scripted failure"
+            if reply.echo_key:
+                message = f"Incorrect API key provided: {headers.get('authorization', '')}"
+            self._json(reply.status, {"error": {"message": message, "code": None}})
         elif body.get("stream"):
             self._stream(body.get("model", ""), reply)
         else:

@@ -10,6 +10,7 @@ one, and once the script is used up requests succeed:
 
     Fault.rate_limited(retry_after=1)  429 with ``Retry-After``
     Fault.error(500)                   an error status
+    Fault.unauthorized()               401 quoting the presented API key
     Fault.hang(seconds)                no reply for ``seconds`` (beyond the client's timeout)
     Fault.wrong_dimensions(n)          200 with n-dimension vectors
     Fault.short()                      200 with one vector fewer than inputs
@@ -66,6 +67,11 @@ class Fault:
         return cls("error", status)
 
     @classmethod
+    def unauthorized(cls) -> Fault:
+        """401 whose message quotes the presented API key in full (a careless server)."""
+        return cls("unauthorized", 401)
+
+    @classmethod
     def hang(cls, seconds: float) -> Fault:
         return cls("hang", seconds=seconds)
 
@@ -114,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.status != 200:
             headers = {"Retry-After": f"{fault.seconds:g}"} if fault.status == 429 else {}
             message = "rate limited" if fault.status == 429 else "scripted failure"
+            if fault.kind == "unauthorized":
+                message = f"Incorrect API key provided: {self.headers.get('Authorization')}"
             self.reply(fault.status, {"error": {"message": message, "type": "x"}}, headers)
             return
         if request.model_unknown():
