@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 import httpx
 import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
 from core.errors import IntajError
@@ -36,7 +37,7 @@ from tests.fix_api import SERVICE_KEY, api_settings
 from tests.fix_ingest import chunk_set, ingest_once, one_version, rewrite, version
 from tests.fix_orchestration import status_of, upload, wait_for
 from tests.fix_pgserver import OwnServer, own_server, scratch
-from tests.knowledge import tenants
+from tests.knowledge import add_document, tenants
 from tests.servers.asgi import serving
 
 GATE = 4242  # the advisory lock that holds inserts into chunks while a test keeps it
@@ -185,15 +186,21 @@ def test_a_swap_cut_off_midway_keeps_the_old_version_and_a_rerun_converges(
 
 
 def test_the_api_answers_503_with_retry_after_while_no_database_connection_comes(
-    own: Settings, server: OwnServer, bot: Chatbot
+    own: Settings, server: OwnServer, db: ConnectionPool, embedder: Embedder
 ) -> None:
     """Every connection of a one-connection pool is taken (as a down or overloaded server
     leaves it): the API says 503 database_unavailable with Retry-After, not 500; once the
     connection is back, the same request succeeds."""
-    small = ConnectionPool(server.url, min_size=1, max_size=1, timeout=0.5, open=True)
+    small = ConnectionPool(
+        server.url, min_size=1, max_size=1, timeout=0.5, configure=register_vector, open=True
+    )
     try:
-        with serving(create_app(api_settings(own), pool=small)) as url:
-            request = {"url": f"{url}/v1/chatbots/{bot.id}/search", "json": {"query": "helmet"}}
+        with (
+            tenants(db, "r4-api") as (shop,),
+            serving(create_app(api_settings(own), pool=small)) as url,
+        ):
+            add_document(db, embedder, shop, "rentals.txt", ["Every rental includes a helmet."])
+            request = {"url": f"{url}/v1/chatbots/{shop.id}/search", "json": {"query": "helmet"}}
             headers = {"X-API-Key": SERVICE_KEY}
             with small.connection():  # the only connection, held
                 down = httpx.post(**request, headers=headers, timeout=30)
@@ -205,3 +212,4 @@ def test_the_api_answers_503_with_retry_after_while_no_database_connection_comes
     assert down.json()["error"]["code"] == "database_unavailable"
     assert down.headers["retry-after"] == "1"
     assert up.status_code == 200
+    assert [h["content"] for h in up.json()["hits"]] == ["Every rental includes a helmet."]
