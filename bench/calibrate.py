@@ -30,20 +30,16 @@ passages, where the FAQ still competes):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import subprocess
-import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-DATA = BENCH / "data" / "python-faq"
-CAL = BENCH / "data" / "calibration"
+from bench.evalset import DATA, chatbot_from_args
+
+CAL = DATA.parent / "calibration"
 
 
 @dataclass(frozen=True)
@@ -74,17 +70,7 @@ def floor2(x: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--chatbot")
-    args = parser.parse_args()
-    name = args.chatbot or f"calibrate-{uuid.uuid4().hex[:6]}"
-    if not args.chatbot:
-        files = sorted(str(p) for p in (DATA / "html").glob("*.html"))
-        subprocess.run(
-            [sys.executable, "-m", "intaj.cli", "ingest", *files, "--chatbot", name, "--json"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    name = chatbot_from_args(__doc__, "calibrate")
 
     from intaj import app as services
     from pipeline.embed import get_embedder

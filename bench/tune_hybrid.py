@@ -10,31 +10,16 @@ core/settings.py were chosen; rerun it after changing chunking or the model.
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
+from bench.evalset import DATA, chatbot_from_args
 from bench.scoring import Retrieved, first_hit_rank, score
 
-DATA = Path(__file__).resolve().parent / "data" / "python-faq"
 WEIGHTS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--chatbot")
-    args = parser.parse_args()
-    name = args.chatbot or f"tune-{uuid.uuid4().hex[:6]}"
-    if not args.chatbot:
-        files = sorted(str(p) for p in (DATA / "html").glob("*.html"))
-        subprocess.run(
-            [sys.executable, "-m", "intaj.cli", "ingest", *files, "--chatbot", name, "--json"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    name = chatbot_from_args(__doc__, "tune")
 
     from db import chunks as chunks_db
     from db import search as search_db
