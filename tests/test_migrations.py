@@ -144,11 +144,17 @@ def test_supabase_mode_adds_auth_key_and_row_level_security(fresh_database: str)
         for user in (alice, bob):
             conn.execute("INSERT INTO profiles (id, email) VALUES (%s, %s)", (user, f"{user}@x"))
             conn.execute("INSERT INTO chatbots (user_id, name) VALUES (%s, 'bot')", (user,))
+            conn.execute(  # K3: each user's API key for their chatbot
+                "INSERT INTO connections (user_id, chatbot_id, platform, credentials)"
+                " SELECT user_id, id, 'openai', '{\"sealed\": \"x\"}' FROM chatbots"
+                " WHERE user_id = %s",
+                (user,),
+            )
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("INSERT INTO profiles (id, email) VALUES (gen_random_uuid(), 'ghost@x')")
         conn.execute(
             "GRANT USAGE ON SCHEMA auth TO authenticated;"
-            " GRANT SELECT ON ALL TABLES IN SCHEMA public TO authenticated"
+            " GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO authenticated"
         )
         with conn.transaction():
             conn.execute("SET LOCAL ROLE authenticated")
@@ -157,8 +163,18 @@ def test_supabase_mode_adds_auth_key_and_row_level_security(fresh_database: str)
             )
             owners = {r[0] for r in conn.execute("SELECT user_id::text FROM chatbots")}
             profiles = conn.execute("SELECT count(*) FROM profiles").fetchone()
+            keys = {r[0] for r in conn.execute("SELECT user_id::text FROM connections")}
+            touched = (
+                conn.execute(  # K3: bob's key can be neither changed nor deleted
+                    "UPDATE connections SET active = false WHERE user_id = %s", (bob,)
+                ).rowcount
+                + conn.execute("DELETE FROM connections WHERE user_id = %s", (bob,)).rowcount
+            )
+        bobs_key = conn.execute(
+            "SELECT active FROM connections WHERE user_id = %s", (bob,)
+        ).fetchone()
         rls = conn.execute(
-            "SELECT bool_and(relrowsecurity) FROM pg_class"
+            "SELECT bool_and(relrowsecurity AND relforcerowsecurity) FROM pg_class"
             " WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",
             ([*SEED_TABLES, "chunks", "ingestion_runs"],),
         ).fetchone()
@@ -171,5 +187,7 @@ def test_supabase_mode_adds_auth_key_and_row_level_security(fresh_database: str)
         ).fetchone()
     assert owners == {alice}
     assert profiles == (1,)
+    assert keys == {alice}
+    assert touched == 0 and bobs_key == (True,)
     assert rls == (True,)
     assert audit == (0, 0)
