@@ -87,9 +87,10 @@ WITH vec AS (
     WHERE %(use_text)s
 ), tf AS (
     SELECT c.id, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS f
-    FROM query, chunks c, unnest(c.tsv) u
+    FROM query, chunks c,
+         unnest(ts_filter(setweight(c.tsv, 'A', query.lexemes), '{{a}}')) u
     WHERE c.chatbot_id = %(chatbot)s AND c.embedding_model = {model} {filters}
-      AND c.tsv @@ query.any_term AND u.lexeme = ANY(query.lexemes)
+      AND c.tsv @@ query.any_term
 ), df AS (
     SELECT lexeme, count(*) AS n FROM tf GROUP BY lexeme
 ), total AS (
