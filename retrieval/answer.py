@@ -80,9 +80,13 @@ def extract(
 ) -> tuple[str, list[Hit]]:
     """The sentences of ``hits`` closest to the message, in reading order, with [n] markers.
     A sentence's score is its similarity to the message, lifted by its passage's rank."""
-    candidates = [
-        (n, i, s) for n, h in enumerate(hits, 1) for i, s in enumerate(sentences(answer_text(h)))
-    ]
+    candidates, seen = [], set()
+    for n, h in enumerate(hits, 1):
+        for i, s in enumerate(sentences(answer_text(h))):
+            key = " ".join(s.lower().split())
+            if key not in seen:  # the same sentence in two passages (two copies of a file)
+                seen.add(key)
+                candidates.append((n, i, s))
     if not candidates:
         top = list(hits[:1])
         return " ".join(f"{snippet(answer_text(h))} [1]" for h in top), top

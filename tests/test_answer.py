@@ -15,8 +15,10 @@ from db import chatbots as chatbots_db
 from db import messages as messages_db
 from db.chatbots import Chatbot
 from intaj.cli import app
+from pipeline.embed import Embedder
 from retrieval.answer import answer, sentences
 from tests.conftest import EXAMPLES
+from tests.knowledge import add_document, tenants
 
 runner = CliRunner()
 
@@ -102,3 +104,17 @@ def test_sentences_join_layout_line_breaks() -> None:
         " $15 per period for e-bikes."
     ]
     # short fragments ("Call us first.", "New part here.") are not answer material
+
+
+def test_a_sentence_found_in_two_copies_of_a_document_is_said_once(
+    pool: ConnectionPool, settings: Settings, embedder: Embedder
+) -> None:
+    late = "Late e-bikes are charged 15 dollars for every started half hour."
+    # two versions of a handbook, chunked differently, the sentence in both
+    old = [f"{late} Extensions are granted by phone when the bike is free."]
+    new = [f"Every rental includes a helmet. {late}"]
+    with tenants(pool, "two-copies") as (bot,):
+        add_document(pool, embedder, bot, "handbook.pdf", old)
+        add_document(pool, embedder, bot, "handbook (1).pdf", new)
+        result = answer(pool, settings, chatbot_id=bot.id, message="What do late e-bikes cost?")
+    assert result.answer.count(late) == 1
