@@ -167,9 +167,14 @@ def _export(spec: ModelSpec, out: Path) -> None:
     """Export the transformer (eager attention: the form onnxruntime's fusions recognise)."""
     import torch
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(spec.path)
-    model = AutoModel.from_pretrained(spec.path, attn_implementation="eager").eval()
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in our output
+    try:
+        model = AutoModel.from_pretrained(spec.path, attn_implementation="eager").eval()
+    finally:
+        hf_logging.enable_progress_bar()
 
     class Hidden(torch.nn.Module):
         def __init__(self, inner: Any):
