@@ -18,7 +18,10 @@ def serving(app: Any) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # keep-alive longer than any pause of a test's client: uvicorn's 5 s default can close a
+    # pooled connection just as the client reuses it (a ReadError that is no server fault)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=120)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
