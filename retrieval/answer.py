@@ -245,14 +245,6 @@ def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
     return None
 
 
-def _link_hosts(scope: Scope, settings: Settings) -> list[str]:
-    """Hosts an answer may link to: the settings' and the chatbot's ``link_allow_hosts``."""
-    prefs = scope.chatbot.settings if isinstance(scope.chatbot.settings, dict) else {}
-    own = prefs.get("link_allow_hosts")
-    extra = [h for h in own if isinstance(h, str)] if isinstance(own, list) else []
-    return [*settings.llm_link_allow_hosts, *extra]
-
-
 def compose(
     *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
 ) -> Answer:
@@ -270,7 +262,9 @@ def compose(
     relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
-        answer=clean(text, allow_hosts=_link_hosts(scope, settings), passages=len(used)),
+        answer=clean(
+            text, allow_hosts=generate.link_hosts(scope.chatbot, settings), passages=len(used)
+        ),
         citations=cite(used),
         confidence=confidence,
         abstained=False,

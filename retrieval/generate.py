@@ -89,7 +89,6 @@ def resolve(
     model = bot.model or (creds or {}).get("model") or settings.llm_model
     if not model or not (key or base_url):
         return None
-    hosts = prefs.get("link_allow_hosts")
     return LLM(
         model=str(model),
         base_url=str(base_url) if base_url else None,
@@ -101,13 +100,16 @@ def resolve(
         fallback=str(prefs.get("fallback_text") or fallback),
         instructions=prefs.get("system_prompt") or None,
         language=prefs.get("language") or None,
-        allow_hosts=(
-            *settings.llm_link_allow_hosts,
-            *(str(h) for h in hosts if isinstance(h, str)),
-        )
-        if isinstance(hosts, list)
-        else tuple(settings.llm_link_allow_hosts),
+        allow_hosts=link_hosts(bot, settings),
     )
+
+
+def link_hosts(bot: Chatbot, settings: Settings) -> tuple[str, ...]:
+    """Hosts an answer may link to: the settings' and the chatbot's ``link_allow_hosts``."""
+    prefs: dict[str, Any] = bot.settings if isinstance(bot.settings, dict) else {}
+    hosts = prefs.get("link_allow_hosts")
+    own = [h for h in hosts if isinstance(h, str)] if isinstance(hosts, list) else []
+    return (*settings.llm_link_allow_hosts, *own)
 
 
 def messages_for(

@@ -41,17 +41,13 @@ class Reranker:
 
     def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` ordered by the cross-encoder, best first (ties keep the fused order)."""
-        scored = self.scores(query, [_text(h) for h in hits])
+        # an FAQ hit's content holds its question and answer, a passage's its text
+        scored = self.scores(query, [h.content for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -scored[i])
         return [
             replace(hits[i], metadata={**hits[i].metadata, "rerank_score": round(scored[i], 4)})
             for i in order
         ]
-
-
-def _text(hit: Hit) -> str:
-    """What the cross-encoder reads: an FAQ's question and answer, or the passage."""
-    return hit.content
 
 
 @functools.cache
