@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = DEFAULT_MODEL
     embedding_device: str = "cpu"
-    embedding_batch_size: int = Field(default=32, ge=1)
+    # Texts per model call; default: the backend's own (torch 32; ONNX 4 per worker thread,
+    # see pipeline/embed/onnx.py). ONNX runs on embedding_threads workers (default: every CPU).
+    embedding_batch_size: int | None = Field(default=None, ge=1)
+    embedding_threads: int | None = Field(default=None, ge=1)
     # How local models run: "torch" (sentence-transformers), "onnx" (ONNX Runtime fp32: the same
     # vectors, same model name) or "onnx-int8" (~2x faster, close but different vectors, recorded
     # as "<model>#onnx-int8": switching to or from it is a re-embed). pipeline/embed/onnx.py.

@@ -7,6 +7,7 @@ INTAJ_HOME (about 15 s on a 2-core machine); the rest reuse the cached files.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,18 @@ def test_length_sorted_batches_come_back_in_input_order(settings: Settings) -> N
     together = small.embed(texts)
     alone = np.vstack([small.embed([text]) for text in texts])
     assert (together * alone).sum(axis=1).min() >= 0.9999
+
+
+def test_calls_from_several_threads_share_the_workers(settings: Settings) -> None:
+    """Batches of one text each, on two workers, for eight calls at once: every call gets its
+    own vectors back, in its own order."""
+    embedder = OnnxEmbedder(DEFAULT_MODEL, home=settings.home, batch_size=1, threads=2)
+    calls = [SENTENCES[i:] + SENTENCES[:i] for i in range(len(SENTENCES))] * 2
+    alone = [embedder.embed(texts) for texts in calls]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(embedder.embed, calls))
+    for got, expected in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_long_texts_are_truncated_like_torch(fp32: OnnxEmbedder, embedder: Embedder) -> None:

@@ -20,10 +20,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,9 +238,31 @@ def _quantize(source: Path, out: Path) -> None:
     )
 
 
+DEFAULT_BATCH = 4
+"""Texts per ONNX run. Each run is one thread's work (below), and on one thread small batches
+cost least: almost no padding, and a call's last batches finish close together. Measured on
+the 2-core machine, quick corpus chunks, fp32: batch 4 at 42 chunks/s, 8 at 40, 32 at 32."""
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, which containers narrow), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 class OnnxEmbedder:
     """The :class:`~pipeline.embed.base.Embedder` of a sentence-transformers model on ONNX
-    Runtime. Texts are batched by token length (less padding), results come back in order."""
+    Runtime. Results come back in input order.
+
+    Data parallel: one session runs each batch on a single thread, and ``threads`` workers
+    (default: every usable CPU) run batches side by side. On a 2-core machine this is 1.2x the
+    speed of one run using both cores (fp32 42 against 35 chunks/s), keeps that speed for a
+    call of a few texts (the batches shrink so that every worker gets some), and loses less
+    when another stage takes a core: a run split over two cores waits for the slower one at
+    every operator, a worker only slows down. Calls from several threads share the workers.
+    """
 
     def __init__(
         self,
@@ -246,7 +270,7 @@ class OnnxEmbedder:
         *,
         home: Path,
         int8: bool = False,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         threads: int | None = None,
     ):
         base, suffixed = split_variant(model_name)
@@ -256,13 +280,15 @@ class OnnxEmbedder:
         self.model_name = name + (INT8_SUFFIX if int8 else "")
         self.dimensions = self.spec.dimensions
         self.max_tokens = self.spec.max_seq_length
-        self.batch_size = batch_size
+        self.batch_size = batch_size or DEFAULT_BATCH
+        self.threads = threads or usable_cpus()
         slug = name.replace("/", "--")
         onnx_path = cached_model(self.spec, home=home, slug=slug, int8=int8)
-        self._session = _session(onnx_path, threads or os.cpu_count() or 1)
+        self._session = _session(onnx_path)
         self._feeds = [i.name for i in self._session.get_inputs()]
         self._tokens = Tokens(path, self.max_tokens)
         self._pad = self._tokens.pad_id
+        self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="intaj-onnx")
         self._lock = threading.Lock()
         self.calls = 0
 
@@ -272,14 +298,21 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        encoded = self._tokens.encode(texts)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        with self._lock:  # one run at a time: a run already uses every core
+        with self._lock:
             self.calls += 1
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                out[batch] = self._run([encoded[i] for i in batch])
+        encoded = self._tokens.encode(texts)
+        # Longest first, so the batches that end a call are the cheap ones.
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        size = max(1, min(self.batch_size, math.ceil(len(order) / self.threads)))
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        runs = [self._workers.submit(self._run, [encoded[i] for i in b]) for b in batches]
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        try:
+            for batch, run in zip(batches, runs, strict=True):
+                out[batch] = run.result()
+        finally:
+            for run in runs:  # a failed batch fails the call: drop the rest of it
+                run.cancel()
         return check_vectors(
             out, expected=len(texts), dimensions=self.dimensions, model=self.model_name
         )
@@ -368,11 +401,13 @@ def _pad_token(path: Path) -> str:
     return "[PAD]"
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path) -> Any:
+    """A session that runs each call on the calling thread alone (``OnnxEmbedder`` runs
+    several calls at once, one per worker); ``run`` is safe to call from many threads."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -19,10 +19,15 @@ def _local(settings: Settings, model: str) -> Embedder:
 
     on_cpu = settings.embedding_device == "cpu"  # ONNX Runtime runs here on the CPU only
     if split_variant(model)[1] or (settings.embedding_backend != "torch" and on_cpu):
-        return OnnxEmbedder(model, home=settings.home, batch_size=settings.embedding_batch_size)
+        return OnnxEmbedder(
+            model,
+            home=settings.home,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.embedding_threads,
+        )
 
     return LocalEmbedder(
-        model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
+        model, device=settings.embedding_device, batch_size=settings.embedding_batch_size or 32
     )
 
 
@@ -76,6 +81,7 @@ def _key(provider: str, model: str, settings: Settings) -> tuple[object, ...]:
             model,
             settings.embedding_device,
             settings.embedding_batch_size,
+            settings.embedding_threads,
             settings.embedding_backend,
         )
     return (
