@@ -15,7 +15,7 @@ import json
 from bench.evalset import DATA, chatbot_from_args
 from bench.scoring import Retrieved, first_hit_rank, score
 
-WEIGHTS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
+WEIGHTS = (0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
 
 
 def main() -> None:

@@ -70,12 +70,12 @@ class Settings(BaseSettings):
 
     # Retrieval.
     search_k: int = Field(default=5, ge=1, le=100)
-    # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "weighted"
-    # (cosine + weight x BM25 / the query's best BM25) or "rrf" (reciprocal rank fusion, the
-    # text list weighted). The weight is the full-text share (0: pure vector search); unset, it
-    # is 0.25 for "weighted" and 1.0 (plain RRF) for "rrf". Chosen on the eval dev set with
-    # bench/tune_hybrid.py (method and numbers: docs/retrieval.md).
-    search_fusion: Literal["weighted", "rrf"] = "weighted"
+    # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "rrf"
+    # (reciprocal rank fusion, the text list weighted) or "weighted" (cosine + weight x BM25 /
+    # the query's best BM25). The weight is the full-text share (0: pure vector search); unset,
+    # it is 0.07 for "rrf" and 0.05 for "weighted", the middle of each one's plateau on the eval
+    # dev set (bench/tune_hybrid.py; method and numbers: docs/retrieval.md).
+    search_fusion: Literal["weighted", "rrf"] = "rrf"
     search_text_weight: float | None = Field(default=None, ge=0.0, le=2.0)
     # Optional cross-encoder reranking of the best `rerank_candidates` hits (retrieval/rerank.py):
     # a sentence-transformers CrossEncoder, loaded from local files only (a folder or the HF
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # faq_direct_threshold, or at faq_top_threshold when it beats every passage by faq_margin;
     # below abstain_threshold (the best hit) the chatbot abstains.
     faq_direct_threshold: float = Field(default=0.86, ge=0, le=1)
-    faq_top_threshold: float = Field(default=0.67, ge=0, le=1)
+    faq_top_threshold: float = Field(default=0.60, ge=0, le=1)
     faq_margin: float = Field(default=0.15, ge=0, le=1)
     abstain_threshold: float = Field(default=0.30, ge=0, le=1)
 
@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         """The full-text weight in hybrid search (see ``search_fusion``)."""
         if self.search_text_weight is not None:
             return self.search_text_weight
-        return 0.25 if self.search_fusion == "weighted" else 1.0
+        return 0.07 if self.search_fusion == "rrf" else 0.05
 
     @property
     def resolved_storage_root(self) -> Path:

@@ -26,6 +26,9 @@ class Section:
     headings: tuple[str, ...] = ()
     kind: str = "text"  # text | table | title
     url: str | None = None
+    # Which division of the document it sits in (HTML <section>/<article>): a chunk never
+    # joins text of two divisions, as it never joins text under two headings.
+    part: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,17 +4,18 @@ narrow that scope.
 
 Full text: the query's lexemes (``plainto_tsquery`` with the chatbot's text-search
 configuration) match chunks holding any of them; each match is scored by BM25 with
-``k1 = 1.2`` and ``b = 0`` (chunks are cut to a near-uniform token length, so there is no
-length to normalise, and no corpus-wide length statistic is needed), its IDF counted in the
-same statement over the chatbot's chunks (within the filters): rare words weigh, words on
-every page do not. Postgres' own ``ts_rank`` has no IDF, which is why it lost to pure vector
-search on the eval set.
+``k1 = 1.2`` and ``b = 0.75`` (chunks end at sections, so their lengths vary: a short answer
+that holds the word is not outscored by a long chunk that repeats it), its IDF and the mean
+chunk length counted in the same statement over the chatbot's chunks (within the filters):
+rare words weigh, words on every page do not. Postgres' own ``ts_rank`` has no IDF, which is
+why it lost to pure vector search on the eval set.
 
 Fusion (``fusion``):
-- ``"weighted"`` (default): cosine similarity + ``text_weight`` x (BM25 / the best BM25 of the
-  query), over the union of both candidate lists;
-- ``"rrf"``: reciprocal rank fusion, ``1/(60 + rank)`` per list, the text list weighted by
-  ``text_weight``.
+- ``"rrf"`` (default): reciprocal rank fusion, ``1/(60 + rank)`` per list, the text list
+  weighted by ``text_weight`` (default 0.07: full text reorders neighbouring vector ranks, it
+  does not outvote them);
+- ``"weighted"``: cosine similarity + ``text_weight`` x (BM25 / the best BM25 of the query),
+  over the union of both candidate lists.
 bench/quality.py and bench/tune_hybrid.py measure both against pure vector search.
 
 The model name and its dimension are inlined as SQL literals (never user input: they come from
@@ -33,6 +34,7 @@ from psycopg import sql
 
 RRF_K = 60
 BM25_K1 = 1.2
+BM25_B = 0.75  # length normalisation against the chatbot's mean chunk length (model tokens)
 Fusion = Literal["weighted", "rrf"]
 
 
@@ -86,7 +88,7 @@ WITH vec AS (
              AS lexemes
     WHERE %(use_text)s
 ), tf AS (
-    SELECT c.id, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS f
+    SELECT c.id, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS f, c.tokens AS dl
     FROM query, chunks c,
          unnest(ts_filter(setweight(c.tsv, 'A', query.lexemes), '{{a}}')) u
     WHERE c.chatbot_id = %(chatbot)s AND c.embedding_model = {model} {filters}
@@ -94,7 +96,7 @@ WITH vec AS (
 ), df AS (
     SELECT lexeme, count(*) AS n FROM tf GROUP BY lexeme
 ), total AS (
-    SELECT count(*) AS n FROM chunks c
+    SELECT count(*) AS n, avg(c.tokens) AS avgdl FROM chunks c
     WHERE %(use_text)s AND c.chatbot_id = %(chatbot)s AND c.embedding_model = {model} {filters}
 ), bm25 AS (
     SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank,
@@ -102,7 +104,8 @@ WITH vec AS (
     FROM (
         SELECT tf.id,
                sum(ln(1 + (total.n - df.n + 0.5) / (df.n + 0.5))
-                   * tf.f * ({k1} + 1) / (tf.f + {k1})) AS score
+                   * tf.f * ({k1} + 1)
+                   / (tf.f + {k1} * (1 - {b} + {b} * tf.dl / greatest(total.avgdl, 1)))) AS score
         FROM tf JOIN df USING (lexeme), total
         GROUP BY tf.id
         ORDER BY score DESC, tf.id
@@ -147,7 +150,7 @@ def search(
     k: int,
     candidates: int = 40,
     text_weight: float = 0.25,
-    fusion: Fusion = "weighted",
+    fusion: Fusion = "rrf",
     filters: Filters | None = None,
     ef_search: int = 100,
 ) -> list[Row]:
@@ -161,6 +164,7 @@ def search(
         model=sql.Literal(model),
         rrf_k=sql.Literal(RRF_K),
         k1=sql.Literal(BM25_K1),
+        b=sql.Literal(BM25_B),
         filters=sql.SQL(_FILTER_SQL),
     )
     params = {

@@ -1,9 +1,10 @@
 """Structure-aware chunking, measured in model tokens, on LangChain's text splitters.
 
-Sections that share a page and heading path are joined, then split into pieces of at most
-``max_tokens`` model tokens, counting the heading path that is embedded with each chunk. A chunk
-never crosses a page or a heading, so its metadata (page, heading path) is exact, and never
-exceeds the model's window, so nothing is silently truncated.
+Sections that share a page, heading path and division are joined, then split into pieces of at
+most ``max_tokens`` model tokens, counting the heading path that is embedded with each chunk. A
+chunk never crosses a page, a heading or a division (an HTML ``<section>``), so its metadata
+(page, heading path) is exact, and never exceeds the model's window, so nothing is silently
+truncated.
 
 Chunks are paragraph-aligned and their boundaries content-defined, so editing one paragraph
 changes one or two chunks, not every chunk after it (embeddings are reused by content hash):
@@ -78,10 +79,10 @@ def reflow(text: str) -> str:
 
 
 def _blocks(sections: Iterable[Section]) -> Iterator[tuple[Section, str]]:
-    """Consecutive sections with the same page, headings, kind and URL, joined."""
+    """Consecutive sections with the same page, headings, kind, URL and division, joined."""
 
     def key(s: Section) -> tuple[Any, ...]:
-        return (s.page, s.headings, s.kind, s.url)
+        return (s.page, s.headings, s.kind, s.url, s.part)
 
     for _, group in groupby(sections, key=key):
         items = list(group)

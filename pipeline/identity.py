@@ -13,7 +13,9 @@ from psycopg_pool import ConnectionPool
 from db import chunks as chunks_db
 from db.sources import DataSource
 
-PIPELINE_VERSION = "2"  # 2: paragraph-aligned, content-defined chunk boundaries
+# 2: paragraph-aligned, content-defined chunk boundaries; 3: chunks never cross an HTML
+# <section>/<article>
+PIPELINE_VERSION = "3"
 
 
 def fingerprint(data: bytes, *, max_tokens: int, overlap_tokens: int) -> str:

@@ -42,6 +42,21 @@ def test_chunks_never_cross_pages_or_headings(embedder: Embedder) -> None:
     assert [c.ordinal for c in chunks] == [0, 1, 2]
 
 
+def test_chunks_never_join_two_divisions(embedder: Embedder) -> None:
+    parsed = Parsed(
+        sections=(
+            Section("We open daily at nine.", headings=("FAQ",), part=1),
+            Section("Helmets are included.", headings=("FAQ",), part=2),
+            Section("Kids' sizes too.", headings=("FAQ",), part=2),
+        )
+    )
+    chunks = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=ChunkSpec())
+    assert [c.content for c in chunks] == [
+        "We open daily at nine.",
+        "Helmets are included.\n\nKids' sizes too.",
+    ]
+
+
 def test_overlap_repeats_a_little_context(embedder: Embedder) -> None:
     parsed = Parsed(sections=(Section(LONG),))
     chunks = chunk_document(

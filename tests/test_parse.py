@@ -170,6 +170,29 @@ def test_html_without_main_uses_the_body_and_the_first_h1_as_title():
     assert parsed.sections == (Section(text="Call us\nany day", headings=("Help",)),)
 
 
+def test_html_sections_stay_apart_even_without_headings():
+    """An FAQ page whose answers sit in <section>s with no heading (styled questions): each
+    answer, and the text after a nested section, is its own division."""
+    page = (
+        b"<html><body><main><h1>FAQ</h1>"
+        b"<section><p>We open daily at nine.</p></section>"
+        b"<section><p>Helmets are included.</p><section><p>Kids' sizes too.</p></section>"
+        b"<p>Ask at the desk.</p></section>"
+        b"</main></body></html>"
+    )
+    parsed = parse(page, "faq.html")
+
+    texts = [s.text for s in parsed.sections]
+    assert texts == [
+        "We open daily at nine.",
+        "Helmets are included.",
+        "Kids' sizes too.",
+        "Ask at the desk.",
+    ]
+    assert len({s.part for s in parsed.sections}) == 4
+    assert all(s.headings == ("FAQ",) for s in parsed.sections)
+
+
 # --- Markdown and text ----------------------------------------------------------------------
 
 

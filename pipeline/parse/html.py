@@ -4,7 +4,10 @@ Scripts, styles, navigation, headers, footers, asides, forms and hidden elements
 When the page has a ``<main>`` (or else ``<article>``s) only text inside them is kept. Block
 elements are walked in order with an explicit stack (no recursion: a page of 100,000 nested
 ``<div>`` is fine); h1-h6 update the heading path, text between block boundaries becomes
-paragraphs, tables become table sections. The title is ``<title>``, else the first ``<h1>``.
+paragraphs, tables become table sections, and ``<section>``/``<article>`` start and end
+divisions that chunks never cross (pages whose sections have no headings, such as FAQ answers
+under removed or styled questions, keep each answer in chunks of its own). The title is
+``<title>``, else the first ``<h1>``.
 Nothing is fetched: no images, no external entities.
 """
 
@@ -33,6 +36,7 @@ BLOCKS = frozenset(
      "ol", "p", "section", "summary", "td", "th", "tr", "ul"}
 )  # fmt: skip
 HEADINGS = {f"h{level}": level for level in range(1, 7)}
+DIVISIONS = frozenset({"section", "article"})  # their text never shares a chunk with others
 
 
 def _dropped(tag: Tag) -> bool:
@@ -70,6 +74,8 @@ class _Walker:
             node, entering = stack.pop()
             if not entering:
                 self.flush()
+                if node.name in DIVISIONS:  # type: ignore[attr-defined]
+                    self.out.division()
                 self.inside -= bool(self.focus and node.name in self.focus)  # type: ignore[attr-defined]
             elif isinstance(node, NavigableString):
                 if not isinstance(node, PreformattedString):  # comments, CDATA, doctype...
@@ -93,6 +99,8 @@ class _Walker:
         if name not in BLOCKS:
             return [(child, True) for child in reversed(tag.contents)]
         self.flush()
+        if name in DIVISIONS:
+            self.out.division()
         self.inside += bool(self.focus and name in self.focus)
         return [(tag, False), *((child, True) for child in reversed(tag.contents))]
 

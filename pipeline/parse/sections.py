@@ -6,6 +6,8 @@ feeds a :class:`SectionBuilder`; the builder owns the rules they share:
 - a heading of level N replaces the heading path from level N on (``path[: N - 1] + (text,)``);
 - consecutive paragraphs under the same headings merge into one text section, joined by "\\n";
 - a table is its own section (``kind="table"``), one line per row, cells joined by " | ";
+- a division (an HTML ``<section>`` or ``<article>``, with or without a heading) ends the
+  paragraphs before it, and its sections carry their own ``part``: chunks never join them;
 - a document with headings but no body text keeps its headings as ``kind="title"`` sections.
 """
 
@@ -52,6 +54,7 @@ class SectionBuilder:
         self._pending: list[str] = []
         self._headings: tuple[str, ...] = ()
         self._page = page
+        self._part = 0
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -62,6 +65,11 @@ class SectionBuilder:
         if page != self._page:
             self.flush()
             self._page = page
+
+    def division(self) -> None:
+        """A structural boundary (a division starts or ends): what follows is a new part."""
+        self.flush()
+        self._part += 1
 
     def heading(self, level: int, text: str) -> None:
         """A heading of ``level`` (1 = top); blank headings are ignored."""
@@ -83,14 +91,19 @@ class SectionBuilder:
         text = table_text(rows)
         if text:
             self.flush()
-            self._add(Section(text=text, page=self._page, headings=self._headings, kind="table"))
+            self._add(
+                Section(
+                    text=text, page=self._page, headings=self._headings, kind="table",
+                    part=self._part,
+                )
+            )  # fmt: skip
 
     def flush(self) -> None:
         """Close the paragraphs collected so far into one section."""
         if self._pending:
             text = "\n".join(self._pending)
             self._pending = []
-            self._add(Section(text=text, page=self._page, headings=self._headings))
+            self._add(Section(text=text, page=self._page, headings=self._headings, part=self._part))
 
     def build(self) -> tuple[Section, ...]:
         self.flush()
