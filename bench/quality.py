@@ -1,6 +1,6 @@
 """Retrieval quality on the Python-FAQ dev set (bench/data/python-faq): recall@1, recall@5 and
 MRR@10 under the rule in bench/scoring.py, for our pipeline (pure vector search; hybrid with the
-default reciprocal rank fusion; hybrid with weighted score fusion) and the idiomatic LangChain
+default weighted fusion; hybrid with reciprocal rank fusion) and the idiomatic LangChain
 pipeline (PGVector similarity, k=10), from the same run.
 
     python -m bench.quality
@@ -75,7 +75,7 @@ def run(srv: Server) -> dict[str, Any]:
     scores = {
         "ours_vector": evaluate(ours["results"]["vector"], questions),
         "ours_hybrid": evaluate(ours["results"]["hybrid"], questions),
-        "ours_hybrid_weighted": evaluate(ours["results"]["hybrid_weighted"], questions),
+        "ours_hybrid_rrf": evaluate(ours["results"]["hybrid_rrf"], questions),
         "langchain_vector": evaluate(lc["results"], questions),
     }
     hybrid, vector = scores["ours_hybrid"], scores["ours_vector"]

@@ -215,8 +215,8 @@ def _quality(r: dict[str, Any]) -> list[str]:
     delta = summary.get("hybrid_minus_vector_points", {})
     out.append(
         f"Chunks: ours {r['chunks']['ours']}, LangChain {r['chunks']['langchain']}. "
-        "ours_hybrid is the default (BM25 full text + vector, reciprocal rank fusion);"
-        " ours_hybrid_weighted fuses the same rankings by weighted scores."
+        "ours_hybrid is the default (BM25 full text + vector, weighted fusion);"
+        " ours_hybrid_rrf fuses the same rankings by reciprocal rank."
         " recall@5 gain of hybrid over LangChain:"
         f" {summary.get('recall@5_gain_points_over_langchain', 0.0):+.1f} points; hybrid minus"
         " pure vector: " + ", ".join(f"{m} {v:+.1f}" for m, v in delta.items()) + " points."

@@ -70,12 +70,12 @@ class Settings(BaseSettings):
 
     # Retrieval.
     search_k: int = Field(default=5, ge=1, le=100)
-    # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "rrf"
-    # (reciprocal rank fusion, the text list weighted) or "weighted" (cosine + weight x BM25 /
-    # the query's best BM25). The weight is the full-text share (0: pure vector search); unset,
-    # it is 0.07 for "rrf" and 0.05 for "weighted", the middle of each one's plateau on the eval
-    # dev set (bench/tune_hybrid.py; method and numbers: docs/retrieval.md).
-    search_fusion: Literal["weighted", "rrf"] = "rrf"
+    # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "weighted"
+    # (cosine + weight x BM25 / the query's best BM25) or "rrf" (reciprocal rank fusion, the
+    # text list weighted). The weight is the full-text share (0: pure vector search); unset, it
+    # is 0.07, the middle of both fusions' plateau on the eval dev set (bench/tune_hybrid.py;
+    # method and numbers: docs/retrieval.md).
+    search_fusion: Literal["weighted", "rrf"] = "weighted"
     search_text_weight: float | None = Field(default=None, ge=0.0, le=2.0)
     # Optional cross-encoder reranking of the best `rerank_candidates` hits (retrieval/rerank.py):
     # a sentence-transformers CrossEncoder, loaded from local files only (a folder or the HF
@@ -189,9 +189,7 @@ class Settings(BaseSettings):
     @property
     def text_weight(self) -> float:
         """The full-text weight in hybrid search (see ``search_fusion``)."""
-        if self.search_text_weight is not None:
-            return self.search_text_weight
-        return 0.07 if self.search_fusion == "rrf" else 0.05
+        return 0.07 if self.search_text_weight is None else self.search_text_weight
 
     @property
     def resolved_storage_root(self) -> Path:

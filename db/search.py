@@ -11,11 +11,12 @@ rare words weigh, words on every page do not. Postgres' own ``ts_rank`` has no I
 why it lost to pure vector search on the eval set.
 
 Fusion (``fusion``):
-- ``"rrf"`` (default): reciprocal rank fusion, ``1/(60 + rank)`` per list, the text list
-  weighted by ``text_weight`` (default 0.07: full text reorders neighbouring vector ranks, it
-  does not outvote them);
-- ``"weighted"``: cosine similarity + ``text_weight`` x (BM25 / the best BM25 of the query),
-  over the union of both candidate lists.
+- ``"weighted"`` (default): cosine similarity + ``text_weight`` x (BM25 / the best BM25 of the
+  query), over the union of both candidate lists (default weight 0.07: full text reorders
+  close vector scores, it does not outvote them; the chunk holding a message word for word
+  still gets the full text bonus, which a rank-only fusion gives away);
+- ``"rrf"``: reciprocal rank fusion, ``1/(60 + rank)`` per list, the text list weighted by
+  ``text_weight``.
 bench/quality.py and bench/tune_hybrid.py measure both against pure vector search.
 
 The model name and its dimension are inlined as SQL literals (never user input: they come from
@@ -150,7 +151,7 @@ def search(
     k: int,
     candidates: int = 40,
     text_weight: float = 0.25,
-    fusion: Fusion = "rrf",
+    fusion: Fusion = "weighted",
     filters: Filters | None = None,
     ef_search: int = 100,
 ) -> list[Row]:

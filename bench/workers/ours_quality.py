@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 # name -> (search mode, fusion); "hybrid" is the default configuration.
 MODES: dict[str, tuple[Mode, Fusion]] = {
     "vector": ("vector", "weighted"),
-    "hybrid": ("hybrid", "rrf"),
-    "hybrid_weighted": ("hybrid", "weighted"),
+    "hybrid": ("hybrid", "weighted"),
+    "hybrid_rrf": ("hybrid", "rrf"),
 }
 
 

@@ -283,8 +283,9 @@ class OnnxEmbedder:
         self.batch_size = batch_size or DEFAULT_BATCH
         self.threads = threads or usable_cpus()
         slug = name.replace("/", "--")
-        onnx_path = cached_model(self.spec, home=home, slug=slug, int8=int8)
-        self._session = _session(onnx_path)
+        self._path = cached_model(self.spec, home=home, slug=slug, int8=int8)
+        self._session = _session(self._path)
+        self._wide: Any = None
         self._feeds = [i.name for i in self._session.get_inputs()]
         self._tokens = Tokens(path, self.max_tokens)
         self._pad = self._tokens.pad_id
@@ -301,6 +302,9 @@ class OnnxEmbedder:
         with self._lock:
             self.calls += 1
         encoded = self._tokens.encode(texts)
+        if len(encoded) == 1 and self.threads > 1:  # a query: only one run to spread
+            out = self._run(encoded, session=self._one_run_session())
+            return check_vectors(out, expected=1, dimensions=self.dimensions, model=self.model_name)
         # Longest first, so the batches that end a call are the cheap ones.
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         size = max(1, min(self.batch_size, math.ceil(len(order) / self.threads)))
@@ -317,7 +321,16 @@ class OnnxEmbedder:
             out, expected=len(texts), dimensions=self.dimensions, model=self.model_name
         )
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
+    def _one_run_session(self) -> Any:
+        """A second session whose runs use every worker's core: one text (a search query) has
+        no batches to spread, so here the run itself is split. Built on the first such call
+        (a query process needs it; an ingestion seldom does)."""
+        with self._lock:
+            if self._wide is None:
+                self._wide = _session(self._path, threads=self.threads)
+            return self._wide
+
+    def _run(self, ids: list[list[int]], session: Any = None) -> np.ndarray:
         width = max(len(row) for row in ids)
         input_ids = np.full((len(ids), width), self._pad, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
@@ -327,7 +340,7 @@ class OnnxEmbedder:
         arrays = {"input_ids": input_ids, "attention_mask": mask}
         arrays["token_type_ids"] = np.zeros_like(input_ids)
         try:
-            hidden = self._session.run(None, {k: arrays[k] for k in self._feeds})[0]
+            hidden = (session or self._session).run(None, {k: arrays[k] for k in self._feeds})[0]
         except Exception as e:
             raise EmbeddingError(f"{self.model_name} (ONNX Runtime) failed: {e}") from e
         if self.spec.pooling == "cls":
@@ -401,13 +414,13 @@ def _pad_token(path: Path) -> str:
     return "[PAD]"
 
 
-def _session(path: Path) -> Any:
-    """A session that runs each call on the calling thread alone (``OnnxEmbedder`` runs
-    several calls at once, one per worker); ``run`` is safe to call from many threads."""
+def _session(path: Path, threads: int = 1) -> Any:
+    """A session whose runs use ``threads`` threads: by default each run stays on its calling
+    thread (``OnnxEmbedder`` runs several at once, one per worker). ``run`` is thread safe."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
