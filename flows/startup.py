@@ -1,30 +1,73 @@
 """What an ingestion needs before its first source can start, started side by side.
 
 Measured on the 2-core development machine (quick corpus), the fixed cost of ``intaj ingest``
-was Prefect's temporary server (its module imported here, then a child process that imports
-it again, opens its SQLite database and serves) and the embedding model (imports, ONNX
-session). ``warm_up`` starts the server from a thread while the calling thread loads the
-model, so the model loads while the server's own process starts on the other core.
+was Prefect's temporary server and the embedding model. Prefect starts that server by
+importing its server module here (5 s on that machine: FastAPI, the ORM models), then a child
+process that imports it again, opens its SQLite database and serves.
 
-Importing this module imports no Prefect: the thread does.
+``warm_up`` does it in a better order. In a process that has not imported Prefect and has no
+Prefect server configured (the CLI's embedded default), it launches the same server command
+Prefect would, first thing, and points this process at it (``PREFECT_API_URL``) before Prefect
+is imported; so the child starts on one core while this process loads the model and imports
+only Prefect's client on the other, and the server module is never imported here. Anywhere
+else (a configured server, tests with their own, Prefect already imported), Prefect's own
+temporary server is started from a thread while the model loads.
+
+Importing this module imports no Prefect.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import importlib.util
 import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# The command and environment of Prefect's SubprocessASGIServer (prefect 3.x,
+# prefect/server/api/server.py): the same server, started without importing it here.
+_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+
 
 def warm_up(load: Callable[[], object]) -> None:
-    """Start Prefect's temporary server (only when no ``PREFECT_API_URL`` is set) on a
-    thread, run ``load`` here meanwhile, and wait for both.
+    """Have Prefect's server answering and run ``load`` (the embedding model) meanwhile.
 
-    Nothing here fails an ingestion: an error is logged, and the flow meets it again where it
-    always did (Prefect starting its server on the first call, the model loading for the
-    first source), so messages and per-source failures stay the same."""
+    Nothing here fails an ingestion because of the model: its error is logged, and the flow
+    meets it again for the first source, so messages and per-source failures stay the same.
+    A temporary server that does not come up raises :class:`RuntimeError`, as Prefect's own
+    does."""
+    server = TemporaryServer.launch()
+    if server is None:
+        _warm_up_with_prefects_server(load)
+        return
+    _load(load)
+    import prefect  # noqa: F401  (its client, while the server finishes starting)
+
+    server.wait_ready()
+
+
+def _load(load: Callable[[], object]) -> None:
+    try:
+        load()
+    except Exception as e:
+        log.debug("warm-up: loading failed (the flow reports it): %s", e)
+
+
+def _warm_up_with_prefects_server(load: Callable[[], object]) -> None:
     imported = threading.Event()
     thread = threading.Thread(
         target=_start_server, args=(imported,), name="intaj-prefect-start", daemon=True
@@ -33,10 +76,7 @@ def warm_up(load: Callable[[], object]) -> None:
     # The server's child process can only start once its module is imported here; holding
     # back until then keeps the two imports from sharing this process's one running thread.
     imported.wait()
-    try:
-        load()
-    except Exception as e:
-        log.debug("warm-up: loading failed (the flow reports it): %s", e)
+    _load(load)
     # Prefect must not use the server before it answers: its own start() would see it
     # marked running and go ahead.
     thread.join()
@@ -56,3 +96,107 @@ def _start_server(imported: threading.Event) -> None:
         log.debug("warm-up: Prefect's server did not start (the flow tries again): %s", e)
     finally:
         imported.set()
+
+
+class TemporaryServer:
+    """Prefect's temporary API server as a child process of ours, stopped when we exit."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int):
+        self.process = process
+        self.port = port
+        self.api_url = f"http://127.0.0.1:{port}/api"
+
+    @classmethod
+    def launch(cls) -> TemporaryServer | None:
+        """Start one and set ``PREFECT_API_URL`` to it, or None where Prefect must choose
+        (see the module docstring)."""
+        if not _prefect_would_start_its_own():
+            return None
+        package = importlib.util.find_spec("prefect")
+        if package is None or not package.submodule_search_locations:
+            return None
+        port = _free_port()
+        argv = [
+            sys.executable, "-m", "uvicorn",
+            "--app-dir", str(Path(next(iter(package.submodule_search_locations))).parent),
+            "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "error", "--lifespan", "on",
+        ]  # fmt: skip
+        process = subprocess.Popen(argv, env={**os.environ, **_SERVER_ENV})
+        server = cls(process, port)
+        atexit.register(server.stop)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        return server
+
+    def wait_ready(self) -> None:
+        """Until the server accepts connections (uvicorn listens only once the app's startup,
+        Prefect's database included, is done); raises RuntimeError if it dies or the startup
+        timeout passes (``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``)."""
+        limit = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20"))
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Prefect's temporary server exited with code {self.process.returncode}"
+                    " while starting; set PREFECT_API_URL to a running Prefect server"
+                )
+            with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"Prefect's temporary server did not answer within {limit:g} s"
+            " (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); set PREFECT_API_URL to a"
+            " running Prefect server"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _prefect_would_start_its_own() -> bool:
+    """Whether Prefect, once imported here, would start a temporary server: not imported yet
+    (else its settings are read already), no API URL in the environment, a ``.env``, a
+    ``prefect.toml``/``pyproject.toml`` here or the active profile, and ephemeral mode on."""
+    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL"):
+        return False
+    allowed = os.environ.get(
+        "PREFECT_SERVER_EPHEMERAL_ENABLED",
+        os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true"),
+    )
+    if allowed.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return not any(_configured_elsewhere())
+
+
+def _configured_elsewhere() -> list[bool]:
+    """Other places Prefect 3 reads settings from that could name a server."""
+    here = Path.cwd()
+    found = []
+    for name in (".env", "prefect.toml", "pyproject.toml"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = (here / name).read_text(encoding="utf-8")
+            found.append("PREFECT_API_URL" in text or ("api" in text and "prefect" in name))
+            if name == "pyproject.toml":
+                found.append("[tool.prefect" in text)
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError, AttributeError):
+        data = tomllib.loads(profiles.read_text(encoding="utf-8"))
+        active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+        found.append(bool(data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")))
+    return found
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,61 @@
+"""``intaj ingest`` as users run it: a process of its own, no Prefect server configured. It
+launches Prefect's temporary server before importing Prefect (flows/startup.py), runs the
+flow against it, and leaves no server behind when it exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from db.connection import database_url
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _prefect_servers() -> set[int]:
+    """Pids of running Prefect API servers (uvicorn with Prefect's app factory)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"prefect.server.api.server:create_app" in cmdline:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find server processes")
+def test_cli_ingest_starts_its_own_prefect_server_and_stops_it(
+    settings: Settings, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        DATABASE_URL=database_url(settings),
+        INTAJ_HOME=str(tmp_path / "home"),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        HF_HUB_OFFLINE="1",
+    )
+    before = _prefect_servers()
+    run = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
+         "--chatbot", f"startup-{tmp_path.name}", "--json"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout[run.stdout.index("{") :])
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM chatbots WHERE id = %s", (out["chatbot"],))
+    assert [s["status"] for s in out["sources"]] == ["ready"]
+    assert out["sources"][0]["chunks"] > 0
+    # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
+    assert (tmp_path / "prefect" / "prefect.db").exists()
+    assert _prefect_servers() - before == set()  # stopped on exit, nothing left running
