@@ -13,10 +13,11 @@ Nothing is fetched: no images, no external entities.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
 from core.errors import ParseError
@@ -119,7 +120,12 @@ def _landmarks(soup: BeautifulSoup) -> tuple[str | None, frozenset[str] | None]:
 def parse_html(data: bytes, name: str, limits: ParseLimits) -> Parsed:
     """The readable text of an HTML page; raises ``unparseable_html`` if it cannot be read."""
     try:
-        soup = BeautifulSoup(data, "lxml")
+        with warnings.catch_warnings():
+            # XHTML (Sphinx, DocBook, ...) is read with the HTML parser on purpose: it
+            # tolerates broken markup and resolves no entities. bs4 would print a screenful
+            # into the user's output for every such page.
+            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+            soup = BeautifulSoup(data, "lxml")
         title, focus = _landmarks(soup)
         out = SectionBuilder()
         _Walker(out, focus).walk(soup)
