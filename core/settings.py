@@ -72,11 +72,11 @@ class Settings(BaseSettings):
     search_k: int = Field(default=5, ge=1, le=100)
     # Hybrid search (db/search.py): vector and BM25 full-text rankings, fused by "weighted"
     # (cosine + weight x BM25 / the query's best BM25) or "rrf" (reciprocal rank fusion, the
-    # text list weighted). The weight is the full-text share (0: pure vector search); unset, it
-    # is 0.07, the middle of both fusions' plateau on the eval dev set (bench/tune_hybrid.py;
-    # method and numbers: docs/retrieval.md).
+    # text list weighted). The weight is the full-text share (0: pure vector search); 0.07 is
+    # the middle of both fusions' plateau on the eval dev set (bench/tune_hybrid.py; method and
+    # numbers: docs/retrieval.md).
     search_fusion: Literal["weighted", "rrf"] = "weighted"
-    search_text_weight: float | None = Field(default=None, ge=0.0, le=2.0)
+    search_text_weight: float = Field(default=0.07, ge=0.0, le=2.0)
     # Optional cross-encoder reranking of the best `rerank_candidates` hits (retrieval/rerank.py):
     # a sentence-transformers CrossEncoder, loaded from local files only (a folder or the HF
     # cache; never downloaded at query time). Unset, or not available locally: off.
@@ -185,11 +185,6 @@ class Settings(BaseSettings):
         ):
             self.embedding_model += "#onnx-int8"
         return self
-
-    @property
-    def text_weight(self) -> float:
-        """The full-text weight in hybrid search (see ``search_fusion``)."""
-        return 0.07 if self.search_text_weight is None else self.search_text_weight
 
     @property
     def resolved_storage_root(self) -> Path:

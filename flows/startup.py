@@ -173,13 +173,13 @@ def _prefect_would_start_its_own() -> bool:
     )
     if allowed.strip().lower() in ("0", "false", "no", "off"):
         return False
-    return not any(_configured_elsewhere())
+    return not _configured_elsewhere()
 
 
-def _configured_elsewhere() -> list[bool]:
-    """Other places Prefect 3 reads settings from that could name a server."""
+def _configured_elsewhere() -> bool:
+    """Whether another place Prefect 3 reads settings from could name a server."""
     here = Path.cwd()
-    found = []
+    found: list[bool] = []
     for name in (".env", "prefect.toml", "pyproject.toml"):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             text = (here / name).read_text(encoding="utf-8")
@@ -192,7 +192,7 @@ def _configured_elsewhere() -> list[bool]:
         data = tomllib.loads(profiles.read_text(encoding="utf-8"))
         active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
         found.append(bool(data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")))
-    return found
+    return any(found)
 
 
 def _free_port() -> int:

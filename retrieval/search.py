@@ -79,7 +79,7 @@ def search(
             query_text=query,
             language=scope.chatbot.language,
             k=wanted * 2,
-            text_weight=settings.text_weight if mode == "hybrid" else 0.0,
+            text_weight=settings.search_text_weight if mode == "hybrid" else 0.0,
             fusion=settings.search_fusion,
             filters=filters,
         )
