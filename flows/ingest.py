@@ -9,13 +9,15 @@ Flows:
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -35,6 +37,8 @@ from pipeline import ingest
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import get_embedder
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 Which = Literal["all", "pending", "failed", "pending_or_failed"]
 LOOKAHEAD = 1  # sources loaded, parsed and chunked ahead of the one embedding
 
@@ -74,6 +78,44 @@ chunk_task = _stage(ingest.chunk, "chunk")
 embed_task = _stage(ingest.embed, "embed")
 store_task = _stage(ingest.store, "store", retry=True)
 
+RETRY_DELAYS = (1.0, 5.0)  # the stage tasks' retry_delay_seconds, for plain calls
+
+
+def _retried(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` retried on transient errors as the retrying stage tasks are, as a plain call."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return fn(*args, **kwargs)
+            except IntajError as e:
+                if not e.transient or delay is None:
+                    raise
+                log.warning("%s failed (%s); retrying in %g s", fn.__name__, e.message, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return call
+
+
+@dataclass(frozen=True)
+class Stages:
+    load: Callable[..., Any]
+    parse: Callable[..., Any]
+    chunk: Callable[..., Any]
+    embed: Callable[..., Any]
+    store: Callable[..., Any]
+
+
+# ``ingest-data-source``: each stage is a task run of the flow run.
+STAGE_TASKS = Stages(load_task, parse_task, chunk_task, embed_task, store_task)
+# ``ingest-chatbot``: each source is one task run and its stages plain calls (same retries).
+# The Prefect server records every task run, and on the 2-core development machine five per
+# source cost it about 5 s of CPU per 18 sources, taken from the embedder (docs/orchestration.md).
+PLAIN_STAGES = Stages(
+    _retried(ingest.load), ingest.parse, ingest.chunk, ingest.embed, _retried(ingest.store)
+)
+
 
 @flow(name="ingest-data-source", log_prints=False)
 def ingest_data_source(source_id: str) -> dict[str, Any]:
@@ -89,7 +131,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
 def ingest_one(source_id: str) -> tuple[ingest.SourceResult, Exception | None]:
     """The stages of one source as tasks of the current flow run. Returns the result and the
     error that failed it, if any (recorded on the source and its run row)."""
-    job = _prepare(source_id)
+    job = _prepare(source_id, STAGE_TASKS)
     _embed(job)
     return _finish(job)
 
@@ -100,6 +142,7 @@ class _Job:
     then finished (store, run row, artifact). ``error`` stops the stages that follow."""
 
     result: ingest.SourceResult
+    stages: Stages
     error: Exception | None = None
     pool: Any = None
     tracker: RunTracker | None = None
@@ -111,7 +154,7 @@ class _Job:
     stored: bool = False
 
 
-def _prepare(source_id: str) -> _Job:
+def _prepare(source_id: str, stages: Stages) -> _Job:
     """Start the source's run row and its lease, then load, parse and chunk it."""
     settings = get_settings()
     pool = open_pool(settings)
@@ -121,7 +164,7 @@ def _prepare(source_id: str) -> _Job:
     if source is None:
         missing = IntajError(f"data source {source_id} does not exist", code="not_found")
         gone = ingest.SourceResult(source_id, source_id, status="failed", error=missing.message)
-        return _Job(gone, missing)
+        return _Job(gone, stages, missing)
     result = ingest.SourceResult(source_id=source_id, source=source.path)
     with pool.connection() as conn:
         run_id = runs_db.start(
@@ -135,19 +178,19 @@ def _prepare(source_id: str) -> _Job:
     tracker = RunTracker(
         pool, run_id, heartbeat_seconds=settings.heartbeat_seconds, timings=result.timings
     )
-    job = _Job(result, pool=pool, tracker=tracker.__enter__())
+    job = _Job(result, stages, pool=pool, tracker=tracker.__enter__())
     job.report = tracker.reporter(progress.reporter(source_id))
     try:
         model = ingest.model_for(pool, settings, source.chatbot_id)
         job.embedder = get_embedder(settings, model)
         with tracker.stage("load"):
-            job.loaded = load_task(pool, settings, source_id=source_id, spec=spec, model=model)
+            job.loaded = stages.load(pool, settings, source_id=source_id, spec=spec, model=model)
         job.report("load", 1, 1)
         if not job.loaded.unchanged:
             with tracker.stage("parse"):
-                parsed = parse_task(job.loaded.document, settings, job.loaded.pages)
+                parsed = stages.parse(job.loaded.document, settings, job.loaded.pages)
             with tracker.stage("chunk"):
-                job.chunks = chunk_task(parsed, job.embedder, spec)
+                job.chunks = stages.chunk(parsed, job.embedder, spec)
             job.report("chunk", len(job.chunks), len(job.chunks))
     except Exception as e:
         job.error = e
@@ -161,7 +204,7 @@ def _embed(job: _Job, earlier: Mapping[str, Any] | None = None) -> None:
     assert job.tracker is not None
     try:
         with job.tracker.stage("embed"):
-            job.rows, job.result.embedded, job.result.reused = embed_task(
+            job.rows, job.result.embedded, job.result.reused = job.stages.embed(
                 job.pool,
                 job.embedder,
                 chatbot_id=job.loaded.source.chatbot_id,
@@ -191,7 +234,9 @@ def _finish(job: _Job) -> tuple[ingest.SourceResult, Exception | None]:
                 result.chunks = result.reused = job.loaded.source.chunk_count
             else:
                 with job.tracker.stage("store"):
-                    store_task(pool, job.embedder, loaded=job.loaded, rows=job.rows, run_id=run_id)
+                    job.stages.store(
+                        pool, job.embedder, loaded=job.loaded, rows=job.rows, run_id=run_id
+                    )
                 job.stored = True
                 result.chunks = len(job.rows)
     except Exception as e:
@@ -230,11 +275,12 @@ def ingest_chatbot(
 ) -> list[dict[str, Any]]:
     """Ingest a chatbot's sources; one failing source never stops the others.
 
-    The sources run as a pipeline: while source N embeds (this thread: the model has the
-    cores), source N+1 is loaded, parsed and chunked on a second thread (at most
-    ``LOOKAHEAD`` ahead) and source N-1 is stored on a third. Each source's stages are tasks
-    of this flow run, its swap is its own transaction, and its result and errors are those
-    of a run on its own; results come back in order."""
+    Each source is one task run of this flow run (``ingest-source``; its stage times are in
+    its artifact and its ``ingestion_runs`` row). The sources run as a pipeline: while source
+    N embeds (the model has the cores), source N+1 is loaded, parsed and chunked (at most
+    ``LOOKAHEAD`` ahead) and source N-1 is stored; sources embed one at a time, in order. Each
+    source's swap is its own transaction, and its result and errors are those of a run on its
+    own; results come back in order."""
     settings = get_settings()
     pool = open_pool(settings)
     with pool.connection() as conn:
@@ -243,10 +289,10 @@ def ingest_chatbot(
         by_id = {s.id: s for s in sources}
         sources = [by_id[i] for i in dict.fromkeys(source_ids) if i in by_id]
     chosen = [s for s in sources if which == "all" or s.status in which.split("_or_")]
-    # Each source's stages run as tasks of this flow run (a subflow per source would cost
-    # seconds of orchestration each); a failing source is recorded and the next one goes on.
     results = []
-    for result, error in pipelined([s.id for s in chosen]):
+    for result, error in pipelined(
+        [s.id for s in chosen], names=[s.name or s.path for s in chosen]
+    ):
         if error is not None:
             get_run_logger().warning("source %s failed: %s", result.source, result.error)
         results.append(result.as_json())
@@ -254,58 +300,132 @@ def ingest_chatbot(
     return results
 
 
-def pipelined(
-    source_ids: Sequence[str], *, lookahead: int = LOOKAHEAD
-) -> Iterator[tuple[ingest.SourceResult, Exception | None]]:
-    """``ingest_one`` of each source, in order, with the stages of neighbouring sources
-    overlapped (see ``ingest_chatbot``). Stage threads run in a copy of this thread's
-    context, so their tasks belong to the current flow run."""
-    todo = iter(source_ids)
-    ahead = ThreadPoolExecutor(1, thread_name_prefix="intaj-prepare")
-    behind = ThreadPoolExecutor(1, thread_name_prefix="intaj-store")
-    prepared: deque[Future[_Job]] = deque()
-    storing: deque[tuple[Future[tuple[ingest.SourceResult, Exception | None]], _Job]] = deque()
+class SourceFailed(Exception):
+    """Raised by the ``ingest-source`` task so its run ends Failed in Prefect; carries the
+    source's result (already recorded on the source and its run row)."""
 
-    def prepare_next() -> None:
-        source_id = next(todo, None)
-        if source_id is not None:
-            prepared.append(ahead.submit(copy_context().run, _prepare, source_id))
+    def __init__(self, result: ingest.SourceResult, error: Exception):
+        super().__init__(result.error or str(error))
+        self.result = result
+        self.error = error
 
+
+@task(name="ingest-source", task_run_name="{name}", cache_policy=NO_CACHE, persist_result=False)
+def ingest_source(source_id: str, name: str, line: _Line, index: int) -> ingest.SourceResult:
+    """One source of ``ingest-chatbot``: prepared as soon as a thread takes it, embedded in
+    its turn, then stored. Raises :class:`SourceFailed` when the source failed."""
     try:
-        for _ in range(lookahead + 1):
-            prepare_next()
-        while prepared:
-            job = prepared.popleft().result()
-            prepare_next()
-            _embed(job, _unstored(storing, job))
-            storing.append((behind.submit(copy_context().run, _finish, job), job))
-            while storing and storing[0][0].done():
-                yield storing.popleft()[0].result()
-        while storing:
-            yield storing.popleft()[0].result()
+        with line.preparing:
+            job = _prepare(source_id, PLAIN_STAGES)
+    except BaseException:  # a source that could not even start still hands the turn on
+        line.embed_in_turn(index, None)
+        raise
+    line.embed_in_turn(index, job)
+    try:
+        result, error = _finish(job)
     finally:
-        ahead.shutdown(wait=True, cancel_futures=True)
-        behind.shutdown(wait=True)
-        for future in prepared:  # interrupted: stop the leases of sources never finished
-            if future.done() and not future.cancelled() and future.exception() is None:
-                tracker = future.result().tracker
-                if tracker is not None:
-                    tracker.close()
+        line.stored(index)
+    if error is not None:
+        raise SourceFailed(result, error)
+    return result
 
 
-def _unstored(storing: Iterable[tuple[Future[Any], _Job]], job: _Job) -> dict[str, Any]:
-    """Vectors, by content hash, of earlier sources of this run whose store has not finished
-    (under ``job``'s chatbot and model): what a run one source at a time would find stored."""
-    if job.loaded is None or job.embedder is None:
-        return {}
-    earlier: dict[str, Any] = {}
-    for future, other in storing:
-        if future.done() or other.loaded is None or other.embedder is None:
-            continue  # a finished store is in the database (or failed, as it would alone)
-        same_bot = other.loaded.source.chatbot_id == job.loaded.source.chatbot_id
-        if same_bot and other.embedder.model_name == job.embedder.model_name:
-            earlier.update((r.content_hash, r.embedding) for r in other.rows)
-    return earlier
+class _Line:
+    """The order sources embed in: one at a time, by index. Also what a source embedding now
+    may reuse: vectors of earlier sources of this run whose store has not committed (what a
+    run one source at a time would find stored)."""
+
+    def __init__(self) -> None:
+        self.preparing = threading.Semaphore(1)  # one source loads, parses and chunks at a time
+        self.stopping = False
+        self._changed = threading.Condition()
+        self._next = 0  # the index whose turn it is
+        self._skipped: set[int] = set()
+        self._unstored: dict[int, _Job] = {}
+
+    def embed_in_turn(self, index: int, job: _Job | None) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == index)
+            earlier = self._earlier(job) if job is not None else {}
+        try:
+            if job is not None and job.error is None and self.stopping:
+                job.error = IntajError(
+                    "the ingestion was interrupted before this source was embedded; run it again",
+                    code="interrupted",
+                    transient=True,
+                )
+            if job is not None:
+                _embed(job, earlier)
+        finally:
+            with self._changed:
+                if job is not None and job.rows:
+                    self._unstored[index] = job
+                self._advance()
+
+    def skip(self, index: int) -> None:
+        """A source that will never run (cancelled): its turn passes."""
+        with self._changed:
+            self._skipped.add(index)
+            if self._next == index:
+                self._advance()
+
+    def stored(self, index: int) -> None:
+        """The source's store is over (committed, or failed and will never be)."""
+        with self._changed:
+            self._unstored.pop(index, None)
+
+    def _advance(self) -> None:
+        self._next += 1
+        while self._next in self._skipped:
+            self._next += 1
+        self._changed.notify_all()
+
+    def _earlier(self, job: _Job) -> dict[str, Any]:
+        if job.loaded is None or job.embedder is None:
+            return {}
+        earlier: dict[str, Any] = {}
+        for other in self._unstored.values():
+            if other.loaded is None or other.embedder is None:
+                continue
+            same_bot = other.loaded.source.chatbot_id == job.loaded.source.chatbot_id
+            if same_bot and other.embedder.model_name == job.embedder.model_name:
+                earlier.update((r.content_hash, r.embedding) for r in other.rows)
+        return earlier
+
+
+def pipelined(
+    source_ids: Sequence[str], *, names: Sequence[str] | None = None, lookahead: int = LOOKAHEAD
+) -> Iterator[tuple[ingest.SourceResult, Exception | None]]:
+    """``ingest-source`` for each source (``names``: their task runs' names), in order, with
+    neighbouring sources overlapped (see ``ingest_chatbot``). The threads run in a copy of
+    this thread's context, so their task runs belong to the current flow run. Yields each
+    source's result and the error that failed it, if any."""
+    line = _Line()
+    # One source embedding, ``lookahead`` being prepared, one storing.
+    threads = ThreadPoolExecutor(lookahead + 2, thread_name_prefix="intaj-source")
+    labels = list(names) if names is not None else list(source_ids)
+    futures = [
+        threads.submit(copy_context().run, _run_source, source_id, label, line, index)
+        for index, (source_id, label) in enumerate(zip(source_ids, labels, strict=True))
+    ]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:  # all done, or interrupted: the sources running finish, no other starts
+        line.stopping = True
+        for index, future in enumerate(futures):
+            if future.cancel():  # never started: it must not hold up the ones running
+                line.skip(index)
+        threads.shutdown(wait=True)
+
+
+def _run_source(
+    source_id: str, name: str, line: _Line, index: int
+) -> tuple[ingest.SourceResult, Exception | None]:
+    try:
+        return ingest_source(source_id, name, line, index), None
+    except SourceFailed as failed:
+        return failed.result, failed.error
 
 
 def _publish_summary(results: list[dict[str, Any]]) -> None:

@@ -83,31 +83,56 @@ def test_a_bad_source_inside_the_lookahead_fails_alone(
         assert _chunks(pool, source_id) == _chunks(pool, lone)
 
 
-def test_each_stage_is_a_task_run_of_the_flow(
+def _task_runs(flow_run_id: Any) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+
+
+def test_each_source_is_a_task_run_of_the_flow(
     pool: ConnectionPool,
     settings: Settings,
     make_chatbot: Callable[..., Chatbot],
     prefect_server: None,
 ) -> None:
-    """Stages that ran on the pipeline's threads still report to the flow run in Prefect."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
+    """Sources that ran on the pipeline's threads still report to the flow run in Prefect: one
+    task run per source, named after it, Failed for the source that failed."""
     from flows.ingest import ingest_chatbot
 
     bot = make_chatbot()
     ids = [_add(pool, settings, bot, p.name, p.read_bytes()) for p in DOCS]
+    ids.append(_add(pool, settings, bot, "broken.pdf", DOCS[0].read_bytes()[:900]))
     state = ingest_chatbot(bot.id, source_ids=ids, return_state=True)
-    flow_run_id = state.state_details.flow_run_id
-    assert flow_run_id is not None
+    assert state.state_details.flow_run_id is not None
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+    runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
+
+    assert sorted(runs) == sorted([*(p.name for p in DOCS), "broken.pdf"])
+    assert all(runs[p.name].state.is_completed() for p in DOCS)
+    assert runs["broken.pdf"].state.is_failed()
+
+
+def test_a_single_source_flow_runs_each_stage_as_a_task(
+    pool: ConnectionPool,
+    settings: Settings,
+    make_chatbot: Callable[..., Chatbot],
+    prefect_server: None,
+) -> None:
+    from flows.ingest import ingest_data_source
+
+    bot = make_chatbot()
+    source_id = _add(pool, settings, bot, DOCS[2].name, DOCS[2].read_bytes())
+    state = ingest_data_source(source_id, return_state=True)
+    assert state.state_details.flow_run_id is not None
+
+    runs = _task_runs(state.state_details.flow_run_id)
+
     names = sorted(r.name.rsplit("-", 1)[0] for r in runs)
-    expected = sorted([*["load", "parse", "chunk", "embed", "store"] * len(DOCS)])
-    assert names == expected
+    assert names == sorted(["load", "parse", "chunk", "embed", "store"])
     assert all(r.state is not None and r.state.is_completed() for r in runs)
 
 
