@@ -39,6 +39,13 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         f"Order of runs: {', '.join(r['order'])}, then LangChain indexing API, then encode limit. "
         "Medians over rounds; stage times of the first round."
     )
+    if "prepare" in r:
+        out.append("")
+        out.append(
+            f"Before the timed runs, the one-time work of a fresh machine (`intaj prepare`: the"
+            f" model's ONNX export, Prefect's database) took {r['prepare']['wall_s']:.1f} s;"
+            " it is not in the first ingest below, which is a new corpus on a set-up machine."
+        )
     out.append("")
     stage = ours["stage_s"]
     t = lc["timings"]

@@ -60,6 +60,22 @@ def warm_up(load: Callable[[], object]) -> None:
     server.wait_ready()
 
 
+def prepare_prefect() -> str:
+    """Create (or migrate) the database of Prefect's temporary server now, as a fresh machine's
+    first ingest would: start the server once and stop it. Returns what was done, in words.
+    With a server configured (``PREFECT_API_URL``, a profile) there is nothing to prepare."""
+    server = TemporaryServer.launch()
+    if server is None:
+        return "a configured Prefect server is used: nothing to prepare here"
+    try:
+        server.wait_ready()
+    finally:
+        server.stop()
+        os.environ.pop("PREFECT_API_URL", None)
+    home = os.environ.get("PREFECT_HOME", "~/.prefect")
+    return f"the temporary server's database under {home} is ready"
+
+
 def _load(load: Callable[[], object]) -> None:
     try:
         load()

@@ -3,6 +3,9 @@ settings to the pool, the pipeline, the flows and retrieval. No pipeline or retr
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +166,25 @@ def _warm_up(ctx: Context, bot: Chatbot) -> None:
 
     model = bot.embedding_model or ctx.settings.embedding_model
     warm_up(lambda: get_embedder(ctx.settings, model))
+
+
+def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
+    """The one-time work of a fresh machine, done now instead of in the first ingest: the
+    database (started and migrated by :func:`context`), the default embedding model's runtime
+    files (ONNX export, int8 quantization) and Prefect's database, the last two side by side.
+    ``report(step, what, seconds)`` is called after each step."""
+    from flows.startup import prepare_prefect
+    from pipeline.embed import get_embedder
+
+    def timed(fn: Callable[[], str]) -> tuple[str, float]:
+        start = time.perf_counter()
+        return fn(), time.perf_counter() - start
+
+    with ThreadPoolExecutor(1, thread_name_prefix="intaj-prepare") as background:
+        prefect = background.submit(timed, prepare_prefect)
+        model, seconds = timed(lambda: f"{get_embedder(ctx.settings).model_name} is ready")
+        report("embedding model", model, seconds)
+        report("Prefect", *prefect.result())
 
 
 def examples_dir() -> Path:

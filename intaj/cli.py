@@ -409,6 +409,26 @@ def faq_delete(faq_id: Annotated[str, typer.Argument(help="The FAQ's id.")]) -> 
     typer.echo(f"deleted faq {faq_id}")
 
 
+@app.command()
+def prepare() -> None:
+    """Do a fresh machine's one-time work now, so the first ingest does not: start the
+    database and apply migrations, build the embedding model's runtime files (the ONNX export
+    takes a few seconds) and create Prefect's database. Safe to rerun."""
+    import time
+
+    from intaj import app as services
+
+    start = time.perf_counter()
+    try:
+        ctx = services.context()
+        typer.echo(f"==> database: ready ({time.perf_counter() - start:.1f} s)")
+        services.prepare(
+            ctx, lambda step, what, seconds: typer.echo(f"==> {step}: {what} ({seconds:.1f} s)")
+        )
+    except IntajError as e:
+        _fail(e)
+
+
 # --- database ------------------------------------------------------------------------------
 
 

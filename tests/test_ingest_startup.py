@@ -1,6 +1,7 @@
-"""``intaj ingest`` as users run it: a process of its own, no Prefect server configured. It
-launches Prefect's temporary server before importing Prefect (flows/startup.py), runs the
-flow against it, and leaves no server behind when it exits."""
+"""``intaj prepare`` and ``intaj ingest`` as users run them: processes of their own, no Prefect
+server configured. ``prepare`` does a fresh machine's one-time work (the model's ONNX file,
+Prefect's database); ``ingest`` launches Prefect's temporary server before importing Prefect
+(flows/startup.py), runs the flow against it, and leaves no server behind when it exits."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _prefect_servers() -> set[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find server processes")
-def test_cli_ingest_starts_its_own_prefect_server_and_stops_it(
+def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     settings: Settings, pool: ConnectionPool, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -45,6 +46,20 @@ def test_cli_ingest_starts_its_own_prefect_server_and_stops_it(
         HF_HUB_OFFLINE="1",
     )
     before = _prefect_servers()
+    # A fresh machine's one-time work first: the model's ONNX file and Prefect's database.
+    prepared = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "prepare"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+    assert [line.split(":")[0] for line in prepared.stdout.splitlines()] == [
+        "==> database", "==> embedding model", "==> Prefect"
+    ]  # fmt: skip
+    model = next((tmp_path / "home" / "models").glob("*/fp32.onnx"))
+    built = model.stat().st_mtime_ns
+    assert (tmp_path / "prefect" / "prefect.db").exists()
+    assert _prefect_servers() - before == set()
+
     run = subprocess.run(
         [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
          "--chatbot", f"startup-{tmp_path.name}", "--json"],
@@ -57,5 +72,5 @@ def test_cli_ingest_starts_its_own_prefect_server_and_stops_it(
     assert [s["status"] for s in out["sources"]] == ["ready"]
     assert out["sources"][0]["chunks"] > 0
     # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
-    assert (tmp_path / "prefect" / "prefect.db").exists()
+    assert model.stat().st_mtime_ns == built  # the ingest used the prepared model
     assert _prefect_servers() - before == set()  # stopped on exit, nothing left running
