@@ -222,3 +222,37 @@ def test_warm_up_never_fails_an_ingestion() -> None:
 
     warm_up(broken)
     assert calls == ["load"]
+
+
+def test_sources_embed_in_order_and_a_cancelled_one_passes_its_turn() -> None:
+    """Source 2 waits for 0 and 1; 0 embeds, 1 never started (cancelled): 2 goes next."""
+    from flows.ingest import _Line
+
+    line, order = _Line(), []
+
+    def source(index: int) -> None:
+        line.embed_in_turn(index, None)
+        order.append(index)
+
+    waiting = threading.Thread(target=source, args=(2,))
+    waiting.start()
+    source(0)
+    assert waiting.is_alive()  # 1's turn has not passed
+    line.skip(1)
+    waiting.join(5)
+    assert order == [0, 2]
+
+
+def test_a_source_not_embedded_when_interrupted_fails_as_interrupted() -> None:
+    from core.errors import IntajError
+    from flows.ingest import PLAIN_STAGES, _Job, _Line
+    from pipeline.ingest import SourceResult
+
+    line = _Line()
+    line.stopping = True
+    job = _Job(SourceResult("s1", "a.pdf"), PLAIN_STAGES)
+
+    line.embed_in_turn(0, job)
+
+    assert isinstance(job.error, IntajError) and job.error.code == "interrupted"
+    assert "run it again" in job.error.message
