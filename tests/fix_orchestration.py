@@ -123,4 +123,18 @@ def prefect_server(home: Path) -> Iterator[str]:
                 return False
 
         wait_for(healthy, timeout=120, every=0.5)
-        yield url
+        try:
+            yield url
+        finally:
+            _deliver_pending_events()
+
+
+def _deliver_pending_events() -> None:
+    """Send this process's queued Prefect events and logs while the server still answers;
+    left queued, Prefect retries them against the stopped server at interpreter exit (the
+    test run hung there for minutes when this module ran before others)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        worker.drain_all(timeout=30, at_exit=False)
