@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Which = Literal["all", "pending", "failed", "pending_or_failed"]
 LOOKAHEAD = 1  # sources loaded, parsed and chunked ahead of the one embedding
+RETRY_DELAYS = (1.0, 5.0)  # seconds before each retry of a stage (transient errors only)
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -64,8 +65,8 @@ def _stage(fn: Any, name: str, *, retry: bool = False) -> Any:
         name=name,
         cache_policy=NO_CACHE,
         persist_result=False,
-        retries=2,
-        retry_delay_seconds=[1, 5],
+        retries=len(RETRY_DELAYS),
+        retry_delay_seconds=list(RETRY_DELAYS),
         retry_condition_fn=_transient,
     )
 
@@ -77,8 +78,6 @@ chunk_task = _stage(ingest.chunk, "chunk")
 # (INTAJ_OPENAI_MAX_RETRIES), and retries at both levels would multiply it.
 embed_task = _stage(ingest.embed, "embed")
 store_task = _stage(ingest.store, "store", retry=True)
-
-RETRY_DELAYS = (1.0, 5.0)  # the stage tasks' retry_delay_seconds, for plain calls
 
 
 def _retried(fn: Callable[..., T]) -> Callable[..., T]:

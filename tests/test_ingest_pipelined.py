@@ -256,3 +256,27 @@ def test_a_source_not_embedded_when_interrupted_fails_as_interrupted() -> None:
 
     assert isinstance(job.error, IntajError) and job.error.code == "interrupted"
     assert "run it again" in job.error.message
+
+
+def test_plain_stages_retry_transient_errors_only() -> None:
+    """Inside a per-source task the stages are plain calls: load and store still retry what
+    the stage tasks retry (transient errors), and nothing else."""
+    from core.errors import DatabaseError, SourceError
+    from flows.ingest import _retried
+
+    calls: list[str] = []
+
+    def flaky() -> str:
+        calls.append("flaky")
+        if len(calls) == 1:
+            raise DatabaseError("connection lost")  # transient
+        return "stored"
+
+    def broken() -> str:
+        calls.append("broken")
+        raise SourceError("no such file")  # permanent
+
+    assert _retried(flaky)() == "stored"
+    with pytest.raises(SourceError):
+        _retried(broken)()
+    assert calls == ["flaky", "flaky", "broken"]
