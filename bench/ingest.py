@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from bench.server import Server, server, sqlalchemy_url
 BENCH = Path(__file__).resolve().parent
 LC_PYTHON = BENCH / ".venv-langchain" / "bin" / "python"
 STAGES = ("load", "parse", "chunk", "embed", "store")
+PREFECT_SERVER_ENV = "BENCH_PREFECT_API_URL"
 
 
 def _intaj() -> list[str]:
@@ -38,13 +40,16 @@ def _intaj() -> list[str]:
 
 
 def ours_env(db_url: str, scratch: Path) -> dict[str, str]:
-    return {
+    env = {
         "DATABASE_URL": db_url,
         "INTAJ_HOME": str(scratch / "home"),
         "PREFECT_HOME": str(scratch / "prefect"),
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
+    if os.environ.get(PREFECT_SERVER_ENV):  # --prefect-api-url: a long-running server
+        env["PREFECT_API_URL"] = os.environ[PREFECT_SERVER_ENV]
+    return env
 
 
 def _db_now(db_url: str) -> Any:
@@ -225,6 +230,7 @@ def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
     folder = corpus.ensure(corpus_name)
     files = corpus.corpus_files(folder)
     result: dict[str, Any] = {
+        "prefect_api_url": os.environ.get(PREFECT_SERVER_ENV),  # None: a temporary server
         "corpus": corpus_name,
         "files": len(files),
         "bytes": sum(f.stat().st_size for f in files),
@@ -256,7 +262,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="ours+langchain pairs")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "ingest.json")
+    parser.add_argument(
+        "--prefect-api-url",
+        help="run ours against this long-running Prefect server (as in production) instead of"
+        " the temporary one `intaj ingest` starts; write to another --out",
+    )
     args = parser.parse_args()
+    if args.prefect_api_url:
+        os.environ[PREFECT_SERVER_ENV] = args.prefect_api_url
     with server() as srv:
         result = run("large" if args.large else "quick", rounds=args.rounds, srv=srv)
     child.dump(result, args.out)

@@ -39,6 +39,12 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         f"Order of runs: {', '.join(r['order'])}, then LangChain indexing API, then encode limit. "
         "Medians over rounds; stage times of the first round."
     )
+    if r.get("prefect_api_url"):
+        out.append("")
+        out.append(
+            f"Ours ran against a long-running Prefect server ({r['prefect_api_url']}, started"
+            " before the run, as in production), not the temporary one `intaj ingest` starts."
+        )
     if "prepare" in r:
         out.append("")
         out.append(
