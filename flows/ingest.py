@@ -84,15 +84,15 @@ def _retried(fn: Callable[..., T]) -> Callable[..., T]:
     """``fn`` retried on transient errors as the retrying stage tasks are, as a plain call."""
 
     def call(*args: Any, **kwargs: Any) -> T:
-        for delay in (*RETRY_DELAYS, None):
+        for delay in RETRY_DELAYS:
             try:
                 return fn(*args, **kwargs)
             except IntajError as e:
-                if not e.transient or delay is None:
+                if not e.transient:
                     raise
                 log.warning("%s failed (%s); retrying in %g s", fn.__name__, e.message, delay)
                 time.sleep(delay)
-        raise AssertionError("unreachable")
+        return fn(*args, **kwargs)  # the last try: its error is the stage's
 
     return call
 

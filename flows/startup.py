@@ -71,6 +71,7 @@ def prepare_prefect() -> str:
         server.wait_ready()
     finally:
         server.stop()
+        atexit.unregister(server.stop)
         os.environ.pop("PREFECT_API_URL", None)
     home = os.environ.get("PREFECT_HOME", "~/.prefect")
     return f"the temporary server's database under {home} is ready"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,13 @@ def _prefect_servers() -> set[int]:
     return found
 
 
+def _flow_runs(database: Path) -> int:
+    """Flow runs recorded in a Prefect server's SQLite database."""
+    with closing(sqlite3.connect(database)) as conn:
+        count: int = conn.execute("SELECT count(*) FROM flow_run").fetchone()[0]
+    return count
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find server processes")
 def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     settings: Settings, pool: ConnectionPool, tmp_path: Path
@@ -57,7 +66,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     ]  # fmt: skip
     model = next((tmp_path / "home" / "models").glob("*/fp32.onnx"))
     built = model.stat().st_mtime_ns
-    assert (tmp_path / "prefect" / "prefect.db").exists()
+    assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
     assert _prefect_servers() - before == set()
 
     run = subprocess.run(
@@ -72,5 +81,6 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     assert [s["status"] for s in out["sources"]] == ["ready"]
     assert out["sources"][0]["chunks"] > 0
     # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
+    assert _flow_runs(tmp_path / "prefect" / "prefect.db") >= 1
     assert model.stat().st_mtime_ns == built  # the ingest used the prepared model
     assert _prefect_servers() - before == set()  # stopped on exit, nothing left running
