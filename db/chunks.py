@@ -6,12 +6,14 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:  # numpy loads with the first vector: a re-ingest of unchanged files reads none
+    import numpy as np
 
 _COPY_COLUMNS = (
     "chatbot_id, source_id, faq_id, ordinal, content, content_hash, tokens, metadata,"
@@ -88,6 +90,8 @@ def existing_embeddings(
 
 def _as_array(value: Any) -> np.ndarray:
     """A vector as float32 numpy (pgvector's loader returns ``Vector`` objects)."""
+    import numpy as np
+
     array = value.to_numpy() if hasattr(value, "to_numpy") else value
     return np.asarray(array, dtype=np.float32)
 

@@ -3,6 +3,7 @@ settings to the pool, the pipeline, the flows and retrieval. No pipeline or retr
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -137,10 +138,12 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
     changed = [i for i, r in sources.items() if not r.unchanged]
     ran: dict[str, dict[str, Any]] = {}
     if changed:  # Prefect is imported (and its server started) only when there is work
-        _warm_up(ctx, bot)
+        temporary_server = _warm_up(ctx, bot)
         from flows.ingest import ingest_chatbot
+        from flows.startup import flow_settings
 
-        ran = dict(zip(changed, ingest_chatbot(bot.id, source_ids=changed), strict=True))
+        with flow_settings(temporary_server):
+            ran = dict(zip(changed, ingest_chatbot(bot.id, source_ids=changed), strict=True))
     results = []
     for source_id, reg in sources.items():
         if source_id in ran:
@@ -158,14 +161,25 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
     return results
 
 
-def _warm_up(ctx: Context, bot: Chatbot) -> None:
-    """Prefect's temporary server and the chatbot's embedding model, started side by side
-    (``flows/startup.py``); the flow then finds both ready."""
+def _warm_up(ctx: Context, bot: Chatbot) -> bool:
+    """Prefect's temporary server and, meanwhile, what the flow's first source would otherwise
+    wait for: the chatbot's embedding model, the parse sandbox's fork server and the flow
+    engine's modules (``flows/startup.py``). Returns whether the server is a temporary one."""
     from flows.startup import warm_up
     from pipeline.embed import get_embedder
 
     model = bot.embedding_model or ctx.settings.embedding_model
-    warm_up(lambda: get_embedder(ctx.settings, model))
+
+    def meanwhile() -> None:
+        get_embedder(ctx.settings, model)
+        if ctx.settings.parse_sandbox:
+            from pipeline.parse import sandbox
+
+            sandbox.warm_up()
+        for module in ("prefect.flow_engine", "prefect.task_engine", "flows.ingest"):
+            importlib.import_module(module)
+
+    return warm_up(meanwhile)
 
 
 def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:

@@ -220,8 +220,23 @@ def test_warm_up_never_fails_an_ingestion() -> None:
         calls.append("load")
         raise RuntimeError("no such model")
 
-    warm_up(broken)
+    assert warm_up(broken) is False  # the tests' own server: not a temporary one
     assert calls == ["load"]
+
+
+def test_flows_against_a_temporary_server_send_no_heartbeat() -> None:
+    """The flow-run heartbeat is for a server that outlives the run; a temporary one does
+    not, and waiting for the heartbeat thread held every ``intaj ingest`` by up to 1 s."""
+    from prefect.settings import get_current_settings
+
+    from flows.startup import flow_settings
+
+    configured = get_current_settings().flows.heartbeat_frequency
+    assert configured is not None
+    with flow_settings(temporary_server=True):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with flow_settings(temporary_server=False):
+        assert get_current_settings().flows.heartbeat_frequency == configured
 
 
 def test_sources_embed_in_order_and_a_cancelled_one_passes_its_turn() -> None:
