@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -18,6 +19,21 @@ def start(
     ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def record_skipped(
+    conn: psycopg.Connection, *, chatbot_id: str, sources: Sequence[tuple[str, int]]
+) -> None:
+    """One finished ``skipped`` run per ``(source_id, chunks)``: sources whose bytes were
+    already ingested, all their chunks reused. One statement for any number of sources."""
+    if not sources:
+        return
+    conn.execute(
+        "INSERT INTO ingestion_runs (chatbot_id, source_id, status, chunks, reused, finished_at)"
+        " SELECT %s, s.id, 'skipped', s.n, s.n, now()"
+        " FROM unnest(%s::uuid[], %s::int[]) AS s(id, n)",
+        (chatbot_id, [i for i, _ in sources], [n for _, n in sources]),
+    )
 
 
 def progress(conn: psycopg.Connection, *, run_id: str, timings: dict[str, float]) -> None:

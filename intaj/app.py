@@ -144,16 +144,16 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
 
         with flow_settings(temporary_server):
             ran = dict(zip(changed, ingest_chatbot(bot.id, source_ids=changed), strict=True))
+    skipped = [(i, r.source.chunk_count) for i, r in sources.items() if i not in ran and r.source]
+    with ctx.pool.connection() as conn:
+        runs_db.record_skipped(conn, chatbot_id=bot.id, sources=skipped)
     results = []
     for source_id, reg in sources.items():
         if source_id in ran:
             results.append(ran[source_id])
             continue
         assert reg.source is not None
-        with ctx.pool.connection() as conn:
-            run = runs_db.start(conn, chatbot_id=bot.id, source_id=source_id, flow_run_id=None)
-            n = reg.source.chunk_count
-            runs_db.finish(conn, run_id=run, status="skipped", chunks=n, reused=n)
+        n = reg.source.chunk_count
         results.append(
             {"source": reg.source.path, "status": "ready", "chunks": n, "embedded": 0,
              "reused": n, "error": None}

@@ -91,6 +91,16 @@ def test_ingesting_again_embeds_nothing(
     assert [s["embedded"] for s in again["sources"]] == [0, 0, 0]
     assert [s["reused"] for s in again["sources"]] == [s["chunks"] for s in first["sources"]]
     assert after == before
+    with pool.connection() as conn:  # each unchanged source's run is recorded as skipped
+        skipped = conn.execute(
+            "SELECT s.path, r.chunks, r.reused, r.embedded, r.finished_at IS NOT NULL"
+            " FROM ingestion_runs r JOIN data_sources s ON s.id = r.source_id"
+            " WHERE r.chatbot_id = %s AND r.status = 'skipped'",
+            (first["chatbot"],),
+        ).fetchall()
+    assert sorted(skipped) == sorted(
+        (s["source"], s["chunks"], s["chunks"], 0, True) for s in first["sources"]
+    )
 
 
 def test_bad_files_fail_alone_with_clear_errors(
