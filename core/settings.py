@@ -42,10 +42,13 @@ class Settings(BaseSettings):
     # see pipeline/embed/onnx.py). ONNX runs on embedding_threads workers (default: every CPU).
     embedding_batch_size: int | None = Field(default=None, ge=1)
     embedding_threads: int | None = Field(default=None, ge=1)
-    # How local models run: "torch" (sentence-transformers), "onnx" (ONNX Runtime fp32: the same
-    # vectors, same model name) or "onnx-int8" (~2x faster, close but different vectors, recorded
-    # as "<model>#onnx-int8": switching to or from it is a re-embed). pipeline/embed/onnx.py.
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # How local models run on the CPU: "torch" (sentence-transformers), "onnx" (ONNX Runtime
+    # fp32), "torch-bf16" (TorchScript in bfloat16: ~2.5x ONNX fp32 on a CPU with AMX, slower
+    # than fp32 without; pipeline/embed/bf16.py): all three the same vectors under the same model
+    # name. "onnx-int8": ~2x faster than fp32, close but different vectors, recorded as
+    # "<model>#onnx-int8" (switching to or from it is a re-embed; pipeline/embed/onnx.py).
+    # "auto": torch-bf16 where the CPU reports AMX bfloat16, else onnx.
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = "auto"
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "INTAJ_OPENAI_API_KEY")
     )

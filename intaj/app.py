@@ -185,7 +185,8 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
 def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
     """The one-time work of a fresh machine, done now instead of in the first ingest: the
     database (started and migrated by :func:`context`), the default embedding model's runtime
-    files (ONNX export, int8 quantization) and Prefect's database, the last two side by side.
+    files (ONNX export and int8 quantization, or the bf16 trace) and Prefect's database, the
+    last two side by side.
     ``report(step, what, seconds)`` is called after each step."""
     from flows.startup import prepare_prefect
     from pipeline.embed import get_embedder

@@ -3,6 +3,7 @@ DESIGN.md and docs/cli.md; scripts outside the project rely on it."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -412,8 +413,9 @@ def faq_delete(faq_id: Annotated[str, typer.Argument(help="The FAQ's id.")]) -> 
 @app.command()
 def prepare() -> None:
     """Do a fresh machine's one-time work now, so the first ingest does not: start the
-    database and apply migrations, build the embedding model's runtime files (the ONNX export
-    takes a few seconds) and create Prefect's database. Safe to rerun."""
+    database and apply migrations, build the embedding model's runtime file (its ONNX export,
+    or its bf16 TorchScript trace on a CPU with AMX: a few seconds) and create Prefect's
+    database. Safe to rerun."""
     import time
 
     from intaj import app as services
@@ -655,6 +657,10 @@ def main() -> None:
         typer.secho(f"error: {type(e).__name__}: {e}", fg=typer.colors.RED, err=True)
         typer.secho("(run again with -v for the full traceback)", err=True)
         sys.exit(3)
+    finally:
+        # The command is done: the garbage collections of the interpreter's exit need not walk
+        # what it loaded (with torch imported, 0.3 s of every exit; 0.1 s frozen).
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import pytest
 
 from core.errors import ConfigError
 from core.settings import DEFAULT_MODEL, Settings
-from pipeline.embed import Embedder, get_embedder
+from pipeline.embed import get_embedder
+from pipeline.embed.local import LocalEmbedder
 from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, read_spec
 from pipeline.embed.registry import provider_for
 
@@ -35,6 +36,13 @@ def fp32(settings: Settings) -> OnnxEmbedder:
 
 
 @pytest.fixture(scope="module")
+def torch_embedder() -> LocalEmbedder:
+    """sentence-transformers itself, the reference (the session's embedder is the default
+    backend, which may be this one or not)."""
+    return LocalEmbedder(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="module")
 def int8(settings: Settings) -> OnnxEmbedder:
     return OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
 
@@ -47,9 +55,9 @@ def test_vectors_are_normalised_float32_of_the_declared_shape(int8: OnnxEmbedder
 
 
 def test_fp32_equals_torch_and_int8_stays_close(
-    fp32: OnnxEmbedder, int8: OnnxEmbedder, embedder: Embedder
+    fp32: OnnxEmbedder, int8: OnnxEmbedder, torch_embedder: LocalEmbedder
 ) -> None:
-    torch_vectors = embedder.embed(SENTENCES)
+    torch_vectors = torch_embedder.embed(SENTENCES)
     assert (fp32.embed(SENTENCES) * torch_vectors).sum(axis=1).min() >= 0.9999
     cosine = (int8.embed(SENTENCES) * torch_vectors).sum(axis=1)
     # int8 weights move vectors a little (353 python-faq chunks: mean 0.992, min 0.966)
@@ -83,19 +91,21 @@ def test_calls_from_several_threads_share_the_workers(settings: Settings) -> Non
         np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_long_texts_are_truncated_like_torch(fp32: OnnxEmbedder, embedder: Embedder) -> None:
+def test_long_texts_are_truncated_like_torch(
+    fp32: OnnxEmbedder, torch_embedder: LocalEmbedder
+) -> None:
     long = "Reference counting frees most objects as soon as they become unreachable. " * 80
-    assert fp32.count_tokens(long) == embedder.count_tokens(long) > 1000
-    assert float(fp32.embed([long])[0] @ embedder.embed([long])[0]) >= 0.9999
+    assert fp32.count_tokens(long) == torch_embedder.count_tokens(long) > 1000
+    assert float(fp32.embed([long])[0] @ torch_embedder.embed([long])[0]) >= 0.9999
 
 
 def test_empty_input_embeds_nothing(int8: OnnxEmbedder) -> None:
     assert int8.embed([]).shape == (0, 384)
 
 
-def test_counts_tokens_like_torch(int8: OnnxEmbedder, embedder: Embedder) -> None:
+def test_counts_tokens_like_torch(int8: OnnxEmbedder, torch_embedder: LocalEmbedder) -> None:
     for text in SENTENCES:
-        assert int8.count_tokens(text) == embedder.count_tokens(text)
+        assert int8.count_tokens(text) == torch_embedder.count_tokens(text)
 
 
 def test_the_export_is_cached(settings: Settings, int8: OnnxEmbedder) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
-from core.settings import Settings
+from core.settings import DEFAULT_MODEL, Settings
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from pipeline.embed import Embedder
@@ -182,15 +182,13 @@ def test_tokens_are_counted_while_another_thread_embeds(embedder: Embedder) -> N
 
 
 def test_onnx_tokens_match_transformers(embedder: Embedder) -> None:
-    """The ONNX backend tokenizes with ``tokenizers`` directly (no transformers import at
-    startup): the same ids as ``AutoTokenizer`` for counting and for embedding."""
+    """The ONNX and bf16 backends tokenize with ``tokenizers`` directly (no transformers import
+    at startup): the same ids as ``AutoTokenizer`` for counting and for embedding."""
     from transformers import AutoTokenizer
 
-    from pipeline.embed.onnx import OnnxEmbedder, Tokens, model_folder
+    from pipeline.embed.onnx import Tokens, model_folder
 
-    if not isinstance(embedder, OnnxEmbedder):
-        pytest.skip("the configured backend is not ONNX")
-    _, path = model_folder(embedder.model_name)
+    _, path = model_folder(DEFAULT_MODEL)
     tokens = Tokens(Path(path), embedder.max_tokens)
     auto = AutoTokenizer.from_pretrained(path, use_fast=True)
     texts = [

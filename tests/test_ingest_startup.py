@@ -1,5 +1,5 @@
 """``intaj prepare`` and ``intaj ingest`` as users run them: processes of their own, no Prefect
-server configured. ``prepare`` does a fresh machine's one-time work (the model's ONNX file,
+server configured. ``prepare`` does a fresh machine's one-time work (the model's runtime file,
 Prefect's database); ``ingest`` launches Prefect's temporary server before importing Prefect
 (flows/startup.py), runs the flow against it, and leaves no server behind when it exits."""
 
@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from core.settings import Settings
 from db.connection import database_url
+from pipeline.embed.registry import local_backend
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -55,7 +56,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
         HF_HUB_OFFLINE="1",
     )
     before = _prefect_servers()
-    # A fresh machine's one-time work first: the model's ONNX file and Prefect's database.
+    # A fresh machine's one-time work first: the model's runtime file and Prefect's database.
     prepared = subprocess.run(
         [sys.executable, "-m", "intaj.cli", "prepare"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -64,7 +65,9 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     assert [line.split(":")[0] for line in prepared.stdout.splitlines()] == [
         "==> database", "==> embedding model", "==> Prefect"
     ]  # fmt: skip
-    model = next((tmp_path / "home" / "models").glob("*/fp32.onnx"))
+    # the default backend's file: the bf16 trace on a CPU with AMX, else the ONNX export
+    built_file = "bf16.pt" if local_backend(settings) == "torch-bf16" else "fp32.onnx"
+    model = next((tmp_path / "home" / "models").glob(f"*/{built_file}"))
     built = model.stat().st_mtime_ns
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
     assert _prefect_servers() - before == set()

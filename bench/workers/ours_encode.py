@@ -1,8 +1,9 @@
 """Our parse and chunk stages called directly on the corpus, then the pure-encode limits on
 exactly our chunks' embedded texts, each after a warm-up: ``SentenceTransformer.encode``
 (torch, batch 32: what LangChain's HuggingFaceEmbeddings runs) and the embedder our pipeline
-uses (``get_embedder(settings).embed`` on all texts in one call: the configured backend, ONNX
-Runtime fp32 by default, at its own batch size and length sorting).
+uses (``get_embedder(settings).embed`` on all texts in one call: the configured backend, by
+default bf16 TorchScript on a CPU with AMX and ONNX Runtime fp32 elsewhere, at its own batch
+size and length sorting).
 
     python -m bench.workers.ours_encode --out R.json FILES...
 
@@ -78,6 +79,7 @@ def backend_limit(texts: list[str]) -> dict[str, Any]:
     """The configured embedder (the pipeline's backend) on ``texts``, in one call."""
     from core.settings import get_settings
     from pipeline.embed import get_embedder
+    from pipeline.embed.registry import local_backend
 
     settings = get_settings()
     embedder = get_embedder(settings)
@@ -86,7 +88,7 @@ def backend_limit(texts: list[str]) -> dict[str, Any]:
     embedder.embed(texts)
     seconds = time.perf_counter() - start
     return {
-        "backend": settings.embedding_backend,
+        "backend": local_backend(settings),  # "auto" resolved: what the pipeline ran
         "model": embedder.model_name,
         "encode_s": seconds,
         "texts": len(texts),

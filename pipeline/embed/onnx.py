@@ -24,7 +24,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,7 @@ def read_spec(path: Path) -> ModelSpec:
     kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"}:
         raise ConfigError(
-            f"the ONNX backend runs Transformer + Pooling (+ Normalize) models; {path} has"
+            f"the ONNX and bf16 backends run Transformer + Pooling (+ Normalize) models; {path} has"
             f" {kinds}. Use INTAJ_EMBEDDING_BACKEND=torch for this model."
         )
     pooling = json.loads((path / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
@@ -75,7 +75,7 @@ def read_spec(path: Path) -> ModelSpec:
     )
     if mode is None:
         raise ConfigError(
-            f"the ONNX backend supports mean or CLS pooling; {path} uses {modes}."
+            f"the ONNX and bf16 backends support mean or CLS pooling; {path} uses {modes}."
             " Use INTAJ_EMBEDDING_BACKEND=torch for this model."
         )
     st_config = path / "sentence_bert_config.json"
@@ -108,9 +108,9 @@ def model_folder(model: str) -> tuple[str, Path]:
         ) from e
 
 
-def _fingerprint(path: Path) -> str:
+def _fingerprint(path: Path, recipe: str = f"recipe={RECIPE};opset={OPSET}") -> str:
     """Identity of the model files and the export recipe, recorded beside the cached file."""
-    digest = hashlib.sha256(f"recipe={RECIPE};opset={OPSET}".encode())
+    digest = hashlib.sha256(recipe.encode())
     for name in ("config.json", "modules.json", "sentence_bert_config.json"):
         if (path / name).exists():
             digest.update((path / name).read_bytes())
@@ -132,11 +132,30 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
     """The cached ``fp32.onnx`` / ``int8.onnx`` of a model, built on first use."""
-    folder = home / "models" / slug
     variant = "int8" if int8 else "fp32"
-    target = folder / f"{variant}.onnx"
-    stamp = folder / f"{variant}.json"
-    fingerprint = _fingerprint(spec.path)
+    # int8 is quantized from fp32: build that first, outside the lock (flock is not re-entrant)
+    source = cached_model(spec, home=home, slug=slug, int8=False) if int8 else None
+
+    def build(tmp: Path) -> None:
+        if source is not None:
+            _quantize(source, tmp)
+        else:
+            _export(spec, tmp)
+
+    return cached_file(
+        home / "models" / slug, f"{variant}.onnx", fingerprint=_fingerprint(spec.path), build=build
+    )
+
+
+def cached_file(
+    folder: Path, name: str, *, fingerprint: str, build: Callable[[Path], None]
+) -> Path:
+    """``folder/name``, built by ``build(path)`` unless the file there is stamped with
+    ``fingerprint`` (``<stem>.json`` beside it). Built atomically under a file lock, so two
+    processes never clash and a crash never leaves half a file."""
+    target = folder / name
+    stem = target.name.split(".", 1)[0]
+    stamp = folder / f"{stem}.json"
 
     def fresh() -> bool:
         if not (target.exists() and stamp.exists()):
@@ -145,22 +164,17 @@ def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
 
     if fresh():
         return target
-    # int8 is quantized from fp32: build that first, outside the lock (flock is not re-entrant)
-    source = cached_model(spec, home=home, slug=slug, int8=False) if int8 else None
     with _locked(folder / ".lock"):
         if fresh():  # another process built it while we waited
             return target
-        tmp = folder / f".{variant}.{os.getpid()}.onnx"
+        tmp = folder / f".{stem}.{os.getpid()}{target.suffix}"
         try:
-            if source is not None:
-                _quantize(source, tmp)
-            else:
-                _export(spec, tmp)
+            build(tmp)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        stamp_tmp = folder / f".{variant}.{os.getpid()}.json"
-        stamp_tmp.write_text(json.dumps({"fingerprint": fingerprint, "source": str(spec.path)}))
+        stamp_tmp = folder / f".{stem}.{os.getpid()}.json"
+        stamp_tmp.write_text(json.dumps({"fingerprint": fingerprint}))
         os.replace(stamp_tmp, stamp)
     return target
 

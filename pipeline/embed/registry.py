@@ -12,23 +12,45 @@ from pipeline.embed.base import Embedder
 
 
 def _local(settings: Settings, model: str) -> Embedder:
-    """The name decides the vectors (``...#onnx-int8``: ONNX int8); for a plain name
-    ``INTAJ_EMBEDDING_BACKEND`` picks the engine: torch, or ONNX fp32 (the same vectors)."""
-    from pipeline.embed.local import LocalEmbedder
+    """The name decides the vectors (``...#onnx-int8``: ONNX int8); for a plain name the
+    backend (:func:`local_backend`) picks the engine, all with the same vectors."""
     from pipeline.embed.onnx import OnnxEmbedder, split_variant
 
-    on_cpu = settings.embedding_device == "cpu"  # ONNX Runtime runs here on the CPU only
-    if split_variant(model)[1] or (settings.embedding_backend != "torch" and on_cpu):
+    backend = local_backend(settings)
+    if split_variant(model)[1] or backend in ("onnx", "onnx-int8"):
         return OnnxEmbedder(
             model,
             home=settings.home,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
+    if backend == "torch-bf16":
+        from pipeline.embed.bf16 import Bf16Embedder
+
+        return Bf16Embedder(
+            model,
+            home=settings.home,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.embedding_threads,
+        )
+    from pipeline.embed.local import LocalEmbedder
 
     return LocalEmbedder(
         model, device=settings.embedding_device, batch_size=settings.embedding_batch_size or 32
     )
+
+
+def local_backend(settings: Settings) -> str:
+    """The engine of a local model: ``INTAJ_EMBEDDING_BACKEND``, with ``auto`` resolved
+    (bf16 TorchScript on a CPU with AMX bfloat16, else ONNX Runtime fp32). Off the CPU
+    (``INTAJ_EMBEDDING_DEVICE=cuda``) always torch: the other engines run here on the CPU."""
+    from pipeline.embed.bf16 import cpu_has_amx_bf16
+
+    if settings.embedding_device != "cpu":
+        return "torch"
+    if settings.embedding_backend == "auto":
+        return "torch-bf16" if cpu_has_amx_bf16() else "onnx"
+    return settings.embedding_backend
 
 
 def _openai(settings: Settings, model: str) -> Embedder:
