@@ -1,6 +1,6 @@
-"""The ONNX backends against torch on the Python-FAQ chunks: encode speed (chunks/s, warm, same
-process, back to back, the same texts and batch size), agreement of the vectors with torch's
-(cosine mean and min per chunk) and retrieval quality (recall@1/@5, MRR@10 under
+"""The ONNX and bf16 backends against torch on the Python-FAQ chunks: encode speed (chunks/s,
+warm, same process, back to back, the same texts), agreement of the vectors with torch's (cosine
+mean and min per chunk) and retrieval quality (recall@1/@5, MRR@10 under
 bench/scoring.py; brute-force vector search over the same chunks, each backend embedding both
 chunks and questions).
 
@@ -46,6 +46,9 @@ def load_chunks(counter: Embedder) -> list[tuple[str, str, str]]:
 
 
 def backends(batch_size: int) -> dict[str, Embedder]:
+    """Each local backend at ``--batch-size``, but torch-bf16 at its own default batch (4:
+    bfloat16 runs are fastest in small batches, pipeline/embed/bf16.py)."""
+    from pipeline.embed.bf16 import Bf16Embedder
     from pipeline.embed.local import LocalEmbedder
     from pipeline.embed.onnx import OnnxEmbedder
 
@@ -54,6 +57,7 @@ def backends(batch_size: int) -> dict[str, Embedder]:
         "torch": LocalEmbedder(DEFAULT_MODEL, batch_size=batch_size),
         "onnx": OnnxEmbedder(DEFAULT_MODEL, home=home, batch_size=batch_size),
         "onnx-int8": OnnxEmbedder(DEFAULT_MODEL, home=home, int8=True, batch_size=batch_size),
+        "torch-bf16": Bf16Embedder(DEFAULT_MODEL, home=home),
     }
 
 
@@ -120,7 +124,7 @@ def main() -> None:
     result = {
         "set": "python-faq (8 pages)",
         "chunks": len(texts),
-        "batch_size": args.batch_size,
+        "batch_size": {name: getattr(model, "batch_size", None) for name, model in models.items()},
         "speed": speed(models, texts, args.rounds),
         "agreement_with_torch": agreement(vectors),
         "quality": {name: quality(models[name], vectors[name], chunks) for name in models},
