@@ -240,7 +240,7 @@ def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="intaj-bench-ours-") as tmp:
         scratch = Path(tmp)
-        # A fresh machine's one-time work (the model's ONNX export, Prefect's database), done
+        # A fresh machine's one-time work (the model's runtime file, Prefect's database), done
         # before the timed runs as users do it (`intaj prepare`); its time is reported apart.
         result["prepare"] = cli_prepare(srv.fresh_database("prepare"), scratch)
         srv.drop_database("prepare")

@@ -49,7 +49,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         out.append("")
         out.append(
             f"Before the timed runs, the one-time work of a fresh machine (`intaj prepare`: the"
-            f" model's ONNX export, Prefect's database) took {r['prepare']['wall_s']:.1f} s;"
+            f" model's runtime file (ONNX export or bf16 trace), Prefect's database) took {r['prepare']['wall_s']:.1f} s;"
             " it is not in the first ingest below, which is a new corpus on a set-up machine."
         )
     out.append("")
