@@ -48,8 +48,9 @@ def _ingest(r: dict[str, Any]) -> list[str]:
     if "prepare" in r:
         out.append("")
         out.append(
-            f"Before the timed runs, the one-time work of a fresh machine (`intaj prepare`: the"
-            f" model's runtime file (ONNX export or bf16 trace), Prefect's database) took {r['prepare']['wall_s']:.1f} s;"
+            "Before the timed runs, the one-time work of a fresh machine (`intaj prepare`: the"
+            " model's runtime file (ONNX export or bf16 trace), Prefect's database) took"
+            f" {r['prepare']['wall_s']:.1f} s;"
             " it is not in the first ingest below, which is a new corpus on a set-up machine."
         )
     out.append("")
