@@ -21,10 +21,8 @@ default) picks this backend only where the CPU reports ``amx_bf16``.
 
 from __future__ import annotations
 
-import math
 import threading
 import warnings
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import EmbeddingError
-from pipeline.embed.base import check_vectors
+from pipeline.embed.batches import BatchedEmbedder, padded
 from pipeline.embed.onnx import (
     ModelSpec,
     Tokens,
@@ -41,6 +39,7 @@ from pipeline.embed.onnx import (
     cached_file,
     model_folder,
     read_spec,
+    traceable_transformer,
     usable_cpus,
 )
 
@@ -70,9 +69,9 @@ def cpu_has_amx_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     )
 
 
-class Bf16Embedder:
+class Bf16Embedder(BatchedEmbedder):
     """The :class:`~pipeline.embed.base.Embedder` of a sentence-transformers model as bfloat16
-    TorchScript; results in input order. Calls from several threads share the workers."""
+    TorchScript. A single text (a query) runs on the calling thread, on every core."""
 
     def __init__(
         self,
@@ -115,45 +114,11 @@ class Bf16Embedder:
         self._lock = threading.Lock()
         self.calls = 0
 
-    def count_tokens(self, text: str) -> int:
-        return self._tokens.count(text)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        with self._lock:
-            self.calls += 1
-        encoded = self._tokens.encode(texts)
-        if len(encoded) == 1:  # a query: one run, on every core
-            return check_vectors(
-                self._run(encoded), expected=1, dimensions=self.dimensions, model=self.model_name
-            )
-        # Longest first, so each batch pads to lengths close to its own and the batches that
-        # end a call are the cheap ones.
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-        size = max(1, min(self.batch_size, math.ceil(len(order) / self.threads)))
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
-        runs = [self._workers.submit(self._run, [encoded[i] for i in b]) for b in batches]
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        try:
-            for batch, run in zip(batches, runs, strict=True):
-                out[batch] = run.result()
-        finally:
-            for run in runs:  # a failed batch fails the call: drop the rest of it
-                run.cancel()
-        return check_vectors(
-            out, expected=len(texts), dimensions=self.dimensions, model=self.model_name
-        )
-
     def _run(self, ids: list[list[int]]) -> np.ndarray:
         torch = self._torch
         longest = max(len(row) for row in ids)
         width = min(-(-longest // PAD_TO) * PAD_TO, max(self.max_tokens, longest))
-        input_ids = np.full((len(ids), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, tokens in enumerate(ids):
-            input_ids[row, : len(tokens)] = tokens
-            mask[row, : len(tokens)] = 1
+        input_ids, mask = padded(ids, pad_id=self._pad, width=width)
         try:
             with torch.inference_mode():
                 ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
@@ -173,38 +138,13 @@ def _trace(spec: ModelSpec, out: Path) -> None:
     """Trace the transformer in bfloat16 to ``out``. The example batch has a padded row, so
     the trace keeps the attention mask (a shortcut for unpadded batches would drop it)."""
     import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
-    # Its "Loading weights" bar and config notes are noise in our output.
-    hf_logging.disable_progress_bar()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        model = AutoModel.from_pretrained(
-            spec.path, dtype=torch.bfloat16, attn_implementation="eager"
-        ).eval()
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, inner: Any):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
+    hidden = traceable_transformer(spec.path, dtype=torch.bfloat16)
     ids = torch.ones((2, 8), dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     # The tracer's warnings are about shapes taken from the inputs, which vary per run here.
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced: Any = torch.jit.trace(
-            Hidden(model), (ids, mask, torch.zeros_like(ids)), check_trace=False
-        )
+        traced: Any = torch.jit.trace(hidden, (ids, mask, torch.zeros_like(ids)), check_trace=False)
     traced.save(str(out))

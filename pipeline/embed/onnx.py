@@ -20,7 +20,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import math
 import os
 import threading
 import warnings
@@ -34,7 +33,7 @@ import numpy as np
 
 from core.errors import ConfigError, EmbeddingError
 from core.settings import DEFAULT_MODEL
-from pipeline.embed.base import check_vectors
+from pipeline.embed.batches import BatchedEmbedder, padded
 
 INT8_SUFFIX = "#onnx-int8"
 RECIPE = "1"  # bump when the export recipe changes: cached files of other recipes are rebuilt
@@ -182,14 +181,48 @@ def cached_file(
 def _export(spec: ModelSpec, out: Path) -> None:
     """Export the transformer (eager attention: the form onnxruntime's fusions recognise)."""
     import torch
-    from transformers import AutoConfig, AutoModel
-    from transformers.utils import logging as hf_logging
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(spec.path)
-    hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in our output
+    hidden = traceable_transformer(spec.path)
+    dummy = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
+    raw = out.with_suffix(".raw.onnx")
     try:
-        model = AutoModel.from_pretrained(spec.path, attn_implementation="eager").eval()
+        # The exporter's tracer warnings are about shapes we export as dynamic axes.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                hidden,
+                (dummy, dummy, torch.zeros_like(dummy)),
+                str(raw),
+                input_names=list(_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                dynamo=False,  # the TorchScript exporter: no onnxscript needed
+            )
+        _optimize(raw, out, config)
     finally:
+        raw.unlink(missing_ok=True)
+
+
+def traceable_transformer(path: Path, **load: Any) -> Any:
+    """The model folder's transformer (eager attention, ``load``: e.g. its dtype), loaded
+    quietly and wrapped as a module that maps positional (input_ids, attention_mask,
+    token_type_ids) to the last hidden state: what a trace or an ONNX export takes."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    # Its "Loading weights" bar and config notes are noise in our output.
+    hf_logging.disable_progress_bar()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModel.from_pretrained(path, attn_implementation="eager", **load).eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
 
     class Hidden(torch.nn.Module):
@@ -202,26 +235,7 @@ def _export(spec: ModelSpec, out: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    dummy = torch.ones((2, 8), dtype=torch.long)
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
-    raw = out.with_suffix(".raw.onnx")
-    try:
-        # The exporter's tracer warnings are about shapes we export as dynamic axes.
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Hidden(model),
-                (dummy, dummy, torch.zeros_like(dummy)),
-                str(raw),
-                input_names=list(_INPUTS),
-                output_names=["last_hidden_state"],
-                dynamic_axes=axes,
-                opset_version=OPSET,
-                dynamo=False,  # the TorchScript exporter: no onnxscript needed
-            )
-        _optimize(raw, out, config)
-    finally:
-        raw.unlink(missing_ok=True)
+    return Hidden(model).eval()
 
 
 def _optimize(raw: Path, out: Path, config: Any) -> None:
@@ -266,7 +280,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(BatchedEmbedder):
     """The :class:`~pipeline.embed.base.Embedder` of a sentence-transformers model on ONNX
     Runtime. Results come back in input order.
 
@@ -307,33 +321,10 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self.calls = 0
 
-    def count_tokens(self, text: str) -> int:
-        return self._tokens.count(text)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        with self._lock:
-            self.calls += 1
-        encoded = self._tokens.encode(texts)
-        if len(encoded) == 1 and self.threads > 1:  # a query: only one run to spread
-            out = self._run(encoded, session=self._one_run_session())
-            return check_vectors(out, expected=1, dimensions=self.dimensions, model=self.model_name)
-        # Longest first, so the batches that end a call are the cheap ones.
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-        size = max(1, min(self.batch_size, math.ceil(len(order) / self.threads)))
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
-        runs = [self._workers.submit(self._run, [encoded[i] for i in b]) for b in batches]
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        try:
-            for batch, run in zip(batches, runs, strict=True):
-                out[batch] = run.result()
-        finally:
-            for run in runs:  # a failed batch fails the call: drop the rest of it
-                run.cancel()
-        return check_vectors(
-            out, expected=len(texts), dimensions=self.dimensions, model=self.model_name
-        )
+    def _run_one(self, ids: list[list[int]]) -> np.ndarray:
+        if self.threads == 1:
+            return self._run(ids)
+        return self._run(ids, session=self._one_run_session())
 
     def _one_run_session(self) -> Any:
         """A second session whose runs use every worker's core: one text (a search query) has
@@ -345,12 +336,7 @@ class OnnxEmbedder:
             return self._wide
 
     def _run(self, ids: list[list[int]], session: Any = None) -> np.ndarray:
-        width = max(len(row) for row in ids)
-        input_ids = np.full((len(ids), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, tokens in enumerate(ids):
-            input_ids[row, : len(tokens)] = tokens
-            mask[row, : len(tokens)] = 1
+        input_ids, mask = padded(ids, pad_id=self._pad, width=max(len(row) for row in ids))
         arrays = {"input_ids": input_ids, "attention_mask": mask}
         arrays["token_type_ids"] = np.zeros_like(input_ids)
         try:

@@ -1,0 +1,102 @@
+"""What the local backends (ONNX, bf16) share: one call's texts split in batches over worker
+threads, and a batch padded; each backend brings its own run of one batch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.embed.base import check_vectors
+
+if TYPE_CHECKING:
+    import threading
+
+    from pipeline.embed.onnx import Tokens
+
+
+class BatchedEmbedder:
+    """An :class:`~pipeline.embed.base.Embedder` whose subclass runs one batch of token ids
+    (``_run``) and sets the attributes below; texts come back in input order, and calls from
+    several threads share the workers."""
+
+    model_name: str
+    dimensions: int
+    max_tokens: int
+    batch_size: int
+    threads: int
+    calls: int  # embed() calls so far (tests assert rejected input costs none)
+    _tokens: Tokens
+    _workers: ThreadPoolExecutor
+    _lock: threading.Lock
+
+    def count_tokens(self, text: str) -> int:
+        return self._tokens.count(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:
+            self.calls += 1
+        encoded = self._tokens.encode(texts)
+        if len(encoded) == 1:  # a query: no batches to spread
+            out = self._run_one(encoded)
+        else:
+            out = embed_in_batches(
+                encoded,
+                self._run,
+                workers=self._workers,
+                batch_size=self.batch_size,
+                threads=self.threads,
+                dimensions=self.dimensions,
+            )
+        return check_vectors(
+            out, expected=len(texts), dimensions=self.dimensions, model=self.model_name
+        )
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _run_one(self, ids: list[list[int]]) -> np.ndarray:
+        """One text's run, on the calling thread."""
+        return self._run(ids)
+
+
+def embed_in_batches(
+    encoded: list[list[int]],
+    run: Callable[[list[list[int]]], np.ndarray],
+    *,
+    workers: ThreadPoolExecutor,
+    batch_size: int,
+    threads: int,
+    dimensions: int,
+) -> np.ndarray:
+    """``run`` over batches of ``encoded`` on ``workers``; the vectors in input order. Longest
+    first, so each batch pads to lengths close to its own and the batches that end a call are
+    the cheap ones; batches shrink so that every worker gets some. A failed batch fails the
+    call, and the batches not started yet are dropped."""
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    size = max(1, min(batch_size, math.ceil(len(order) / threads)))
+    batches = [order[start : start + size] for start in range(0, len(order), size)]
+    runs = [workers.submit(run, [encoded[i] for i in b]) for b in batches]
+    out = np.empty((len(encoded), dimensions), dtype=np.float32)
+    try:
+        for batch, done in zip(batches, runs, strict=True):
+            out[batch] = done.result()
+    finally:
+        for done in runs:
+            done.cancel()
+    return out
+
+
+def padded(ids: list[list[int]], *, pad_id: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded to ``width`` with ``pad_id``, and their attention mask (int64)."""
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, tokens in enumerate(ids):
+        input_ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return input_ids, mask
