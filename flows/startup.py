@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -55,10 +56,19 @@ def warm_up(load: Callable[[], object]) -> bool:
     if server is None:
         return _warm_up_with_prefects_server(load)
     _load(load)
-    import prefect  # noqa: F401  (its client, while the server finishes starting)
-
+    _import_flow_engines()  # Prefect's client and engines, while the server finishes starting
     server.wait_ready()
     return True
+
+
+def _import_flow_engines() -> None:
+    """What running the ingestion flow imports first, imported now (its error, if any, comes
+    back when the flow runs)."""
+    try:
+        for module in ("prefect", "prefect.flow_engine", "prefect.task_engine", "flows.ingest"):
+            importlib.import_module(module)
+    except Exception as e:
+        log.debug("warm-up: importing the flow engines failed (the flow reports it): %s", e)
 
 
 @contextlib.contextmanager
@@ -112,6 +122,7 @@ def _warm_up_with_prefects_server(load: Callable[[], object]) -> bool:
     # back until then keeps the two imports from sharing this process's one running thread.
     imported.wait()
     _load(load)
+    _import_flow_engines()
     # Prefect must not use the server before it answers: its own start() would see it
     # marked running and go ahead.
     thread.join()

@@ -3,7 +3,6 @@ settings to the pool, the pipeline, the flows and retrieval. No pipeline or retr
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -163,8 +162,9 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
 
 def _warm_up(ctx: Context, bot: Chatbot) -> bool:
     """Prefect's temporary server and, meanwhile, what the flow's first source would otherwise
-    wait for: the chatbot's embedding model, the parse sandbox's fork server and the flow
-    engine's modules (``flows/startup.py``). Returns whether the server is a temporary one."""
+    wait for: the chatbot's embedding model and the parse sandbox's fork server (and, in
+    ``flows/startup.py``, the flow engine's modules). Returns whether the server is a temporary
+    one."""
     from flows.startup import warm_up
     from pipeline.embed import get_embedder
 
@@ -176,8 +176,6 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
             from pipeline.parse import sandbox
 
             sandbox.warm_up()
-        for module in ("prefect.flow_engine", "prefect.task_engine", "flows.ingest"):
-            importlib.import_module(module)
 
     return warm_up(meanwhile)
 
