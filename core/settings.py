@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = DEFAULT_MODEL
     embedding_device: str = "cpu"
-    # Texts per model call; default: the backend's own (torch 32; ONNX 4 per worker thread,
-    # see pipeline/embed/onnx.py). ONNX runs on embedding_threads workers (default: every CPU).
+    # Texts per model call; default: the backend's own (torch 32; ONNX and bf16 4 per worker
+    # thread, see pipeline/embed/onnx.py and bf16.py). ONNX and bf16 run on embedding_threads
+    # workers (default: every CPU).
     embedding_batch_size: int | None = Field(default=None, ge=1)
     embedding_threads: int | None = Field(default=None, ge=1)
     # How local models run on the CPU: "torch" (sentence-transformers), "onnx" (ONNX Runtime
