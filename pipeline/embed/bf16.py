@@ -87,15 +87,16 @@ class Bf16Embedder(BatchedEmbedder):
         self.dimensions = self.spec.dimensions
         self.max_tokens = self.spec.max_seq_length
         self.batch_size = batch_size or DEFAULT_BATCH
+        import torch
+
         slug = name.replace("/", "--")
         self._path = cached_file(
             home / "models" / slug,
             "bf16.pt",
-            fingerprint=_fingerprint(path, recipe=RECIPE),
+            # the trace is rebuilt when torch changes: its file format is torch's own
+            fingerprint=_fingerprint(path, recipe=f"{RECIPE};torch={torch.__version__}"),
             build=lambda out: _trace(self.spec, out),
         )
-        import torch
-
         self._torch = torch
         self._model = torch.jit.load(str(self._path)).eval()
         self._tokens = Tokens(path, self.max_tokens)
