@@ -1,37 +1,63 @@
-"""What the local backends (ONNX, bf16) share: one call's texts split in batches over worker
-threads, and a batch padded; each backend brings its own run of one batch."""
+"""What the local backends (ONNX, bf16) share: their setup, one call's texts split in batches
+over worker threads, a batch padded and its hidden states pooled; each backend brings its own
+run of one batch."""
 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.embed.base import check_vectors
 
 if TYPE_CHECKING:
-    import threading
+    from pipeline.embed.onnx import ModelSpec, Tokens
 
-    from pipeline.embed.onnx import Tokens
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, which containers narrow), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class BatchedEmbedder:
     """An :class:`~pipeline.embed.base.Embedder` whose subclass runs one batch of token ids
-    (``_run``) and sets the attributes below; texts come back in input order, and calls from
-    several threads share the workers."""
+    (``_run``); texts come back in input order, and calls from several threads share the
+    ``threads`` workers (default: every usable CPU). ``initializer(*initargs)`` runs once in
+    each worker thread."""
 
-    model_name: str
-    dimensions: int
-    max_tokens: int
-    batch_size: int
-    threads: int
-    calls: int  # embed() calls so far (tests assert rejected input costs none)
-    _tokens: Tokens
-    _workers: ThreadPoolExecutor
-    _lock: threading.Lock
+    def __init__(
+        self,
+        model_name: str,
+        spec: ModelSpec,
+        tokens: Tokens,
+        *,
+        batch_size: int,
+        threads: int | None,
+        thread_name: str,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ):
+        self.spec = spec
+        self.model_name = model_name
+        self.dimensions = spec.dimensions
+        self.max_tokens = spec.max_seq_length
+        self.batch_size = batch_size
+        self.threads = threads or usable_cpus()
+        self._tokens = tokens
+        self._pad = tokens.pad_id
+        self._workers = ThreadPoolExecutor(
+            self.threads, thread_name_prefix=thread_name, initializer=initializer, initargs=initargs
+        )
+        self._lock = threading.Lock()
+        self.calls = 0  # embed() calls so far (tests assert rejected input costs none)
 
     def count_tokens(self, text: str) -> int:
         return self._tokens.count(text)
@@ -100,3 +126,16 @@ def padded(ids: list[list[int]], *, pad_id: int, width: int) -> tuple[np.ndarray
         input_ids[row, : len(tokens)] = tokens
         mask[row, : len(tokens)] = 1
     return input_ids, mask
+
+
+def pooled(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """One unit vector per row of ``hidden`` (batch, tokens, dimensions): its first token's
+    state (``mode`` "cls") or the mean of its unmasked tokens' states ("mean"), in float32."""
+    if mode == "cls":
+        vectors = hidden[:, 0]
+    else:
+        weights = mask[:, :, None].astype(np.float32)
+        vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return result

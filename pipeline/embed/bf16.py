@@ -5,8 +5,8 @@ The transformer is traced once (``torch.jit.trace`` of transformers' model loade
 eager attention) and cached as ``INTAJ_HOME/models/<model-slug>/bf16.pt`` (built atomically
 under a file lock, as the ONNX files are). Running it needs torch alone: not transformers or
 sentence-transformers, whose imports cost 2.6 s more on the 2-core development machine.
-Tokenizing is the ONNX backend's (``tokenizers``); pooling and normalisation are done in
-float32 here.
+Tokenizing is the ONNX backend's (``tokenizers``), and so are pooling and normalisation
+(float32, ``pipeline/embed/batches.py``).
 
 Measured on the 2-core development machine (Intel Xeon with AMX), the 450 python-faq dev
 chunks: 285 chunks/s against ONNX Runtime fp32's 114 and sentence-transformers fp32's 63, and
@@ -21,9 +21,7 @@ default) picks this backend only where the CPU reports ``amx_bf16``.
 
 from __future__ import annotations
 
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,16 +29,15 @@ from typing import Any
 import numpy as np
 
 from core.errors import EmbeddingError
-from pipeline.embed.batches import BatchedEmbedder, padded
+from pipeline.embed.batches import BatchedEmbedder, padded, pooled
 from pipeline.embed.onnx import (
     ModelSpec,
     Tokens,
-    _fingerprint,
     cached_file,
+    model_fingerprint,
     model_folder,
     read_spec,
     traceable_transformer,
-    usable_cpus,
 )
 
 RECIPE = "bf16-1"  # bump when the trace recipe changes: cached files of other recipes are rebuilt
@@ -81,39 +78,35 @@ class Bf16Embedder(BatchedEmbedder):
         batch_size: int | None = None,
         threads: int | None = None,
     ):
-        name, path = model_folder(model_name)
-        self.spec = read_spec(path)
-        self.model_name = name
-        self.dimensions = self.spec.dimensions
-        self.max_tokens = self.spec.max_seq_length
-        self.batch_size = batch_size or DEFAULT_BATCH
         import torch
 
+        name, path = model_folder(model_name)
+        spec = read_spec(path)
+        # Data parallel, as the ONNX backend: each worker runs its batches on one thread (set per
+        # thread: this process's other torch runs keep theirs). With parse, chunk and store
+        # taking turns on the cores during an ingestion, two single-threaded runs lose less than
+        # one run split over both cores, whose threads wait for each other at every operator
+        # (dev chunks alone: 285 chunks/s either way).
+        super().__init__(
+            name,
+            spec,
+            Tokens(path, spec.max_seq_length),
+            batch_size=batch_size or DEFAULT_BATCH,
+            threads=threads,
+            thread_name="intaj-bf16",
+            initializer=torch.set_num_threads,
+            initargs=(1,),
+        )
         slug = name.replace("/", "--")
         self._path = cached_file(
             home / "models" / slug,
             "bf16.pt",
             # the trace is rebuilt when torch changes: its file format is torch's own
-            fingerprint=_fingerprint(path, recipe=f"{RECIPE};torch={torch.__version__}"),
-            build=lambda out: _trace(self.spec, out),
+            fingerprint=model_fingerprint(path, recipe=f"{RECIPE};torch={torch.__version__}"),
+            build=lambda out: _trace(spec, out),
         )
         self._torch = torch
         self._model = torch.jit.load(str(self._path)).eval()
-        self._tokens = Tokens(path, self.max_tokens)
-        self._pad = self._tokens.pad_id
-        # Data parallel, as the ONNX backend: each worker runs its batches on one thread.
-        # With parse, chunk and store taking turns on the cores during an ingestion, two
-        # single-threaded runs lose less than one run split over both cores, whose threads
-        # wait for each other at every operator (dev chunks alone: 285 chunks/s either way).
-        self.threads = threads or usable_cpus()
-        self._workers = ThreadPoolExecutor(
-            self.threads,
-            thread_name_prefix="intaj-bf16",
-            initializer=torch.set_num_threads,  # per thread: this process's other runs keep theirs
-            initargs=(1,),
-        )
-        self._lock = threading.Lock()
-        self.calls = 0
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
         torch = self._torch
@@ -122,17 +115,12 @@ class Bf16Embedder(BatchedEmbedder):
         input_ids, mask = padded(ids, pad_id=self._pad, width=width)
         try:
             with torch.inference_mode():
-                ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
-                hidden = self._model(ids_t, mask_t, torch.zeros_like(ids_t)).float()
-                if self.spec.pooling == "cls":
-                    pooled = hidden[:, 0]
-                else:
-                    weights = mask_t.unsqueeze(-1).float()
-                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                ids_t = torch.from_numpy(input_ids)
+                out = self._model(ids_t, torch.from_numpy(mask), torch.zeros_like(ids_t))
+                hidden = out.float().numpy()
         except Exception as e:
             raise EmbeddingError(f"{self.model_name} (bf16 TorchScript) failed: {e}") from e
-        result: np.ndarray = pooled.numpy().astype(np.float32)
-        return result
+        return pooled(hidden, mask, self.spec.pooling)
 
 
 def _trace(spec: ModelSpec, out: Path) -> None:

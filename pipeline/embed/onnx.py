@@ -24,7 +24,6 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import numpy as np
 
 from core.errors import ConfigError, EmbeddingError
 from core.settings import DEFAULT_MODEL
-from pipeline.embed.batches import BatchedEmbedder, padded
+from pipeline.embed.batches import BatchedEmbedder, padded, pooled
 
 INT8_SUFFIX = "#onnx-int8"
 RECIPE = "1"  # bump when the export recipe changes: cached files of other recipes are rebuilt
@@ -107,7 +106,7 @@ def model_folder(model: str) -> tuple[str, Path]:
         ) from e
 
 
-def _fingerprint(path: Path, recipe: str = f"recipe={RECIPE};opset={OPSET}") -> str:
+def model_fingerprint(path: Path, recipe: str = f"recipe={RECIPE};opset={OPSET}") -> str:
     """Identity of the model files and the export recipe, recorded beside the cached file."""
     digest = hashlib.sha256(recipe.encode())
     for name in ("config.json", "modules.json", "sentence_bert_config.json"):
@@ -142,7 +141,10 @@ def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
             _export(spec, tmp)
 
     return cached_file(
-        home / "models" / slug, f"{variant}.onnx", fingerprint=_fingerprint(spec.path), build=build
+        home / "models" / slug,
+        f"{variant}.onnx",
+        fingerprint=model_fingerprint(spec.path),
+        build=build,
     )
 
 
@@ -272,14 +274,6 @@ cost least: almost no padding, and a call's last batches finish close together. 
 the 2-core machine, quick corpus chunks, fp32: batch 4 at 42 chunks/s, 8 at 40, 32 at 32."""
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity, which containers narrow), at least 1."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class OnnxEmbedder(BatchedEmbedder):
     """The :class:`~pipeline.embed.base.Embedder` of a sentence-transformers model on ONNX
     Runtime. Results come back in input order.
@@ -304,22 +298,20 @@ class OnnxEmbedder(BatchedEmbedder):
         base, suffixed = split_variant(model_name)
         int8 = int8 or suffixed
         name, path = model_folder(base)
-        self.spec = read_spec(path)
-        self.model_name = name + (INT8_SUFFIX if int8 else "")
-        self.dimensions = self.spec.dimensions
-        self.max_tokens = self.spec.max_seq_length
-        self.batch_size = batch_size or DEFAULT_BATCH
-        self.threads = threads or usable_cpus()
+        spec = read_spec(path)
+        super().__init__(
+            name + (INT8_SUFFIX if int8 else ""),
+            spec,
+            Tokens(path, spec.max_seq_length),
+            batch_size=batch_size or DEFAULT_BATCH,
+            threads=threads,
+            thread_name="intaj-onnx",
+        )
         slug = name.replace("/", "--")
-        self._path = cached_model(self.spec, home=home, slug=slug, int8=int8)
+        self._path = cached_model(spec, home=home, slug=slug, int8=int8)
         self._session = _session(self._path)
         self._wide: Any = None
         self._feeds = [i.name for i in self._session.get_inputs()]
-        self._tokens = Tokens(path, self.max_tokens)
-        self._pad = self._tokens.pad_id
-        self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="intaj-onnx")
-        self._lock = threading.Lock()
-        self.calls = 0
 
     def _run_one(self, ids: list[list[int]]) -> np.ndarray:
         if self.threads == 1:
@@ -343,14 +335,7 @@ class OnnxEmbedder(BatchedEmbedder):
             hidden = (session or self._session).run(None, {k: arrays[k] for k in self._feeds})[0]
         except Exception as e:
             raise EmbeddingError(f"{self.model_name} (ONNX Runtime) failed: {e}") from e
-        if self.spec.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        result: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return result
+        return pooled(hidden, mask, self.spec.pooling)
 
 
 class Tokens:
