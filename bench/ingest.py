@@ -162,8 +162,11 @@ def run_langchain(mode: str, files: list[Path], srv: Server, name: str) -> dict[
     return result
 
 
-def run_encode_limit(files: list[Path], scratch: Path) -> dict[str, Any]:
-    argv = child.python_module("bench.workers.ours_encode", *map(str, files), "--out", "{out}")
+def run_encode_limit(files: list[Path], scratch: Path, *, torch: bool = True) -> dict[str, Any]:
+    flags = [] if torch else ["--skip-torch"]
+    argv = child.python_module(
+        "bench.workers.ours_encode", *map(str, files), *flags, "--out", "{out}"
+    )
     run = child.require_ok(child.run(argv, env={"INTAJ_HOME": str(scratch / "enc")}), "encode")
     return {**(run.result or {}), "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
 
@@ -174,10 +177,11 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
     ours, lc = result["ours"], result["langchain"]
-    torch_enc = result["encode_limit"]["encode"]
+    torch_enc = result["encode_limit"].get("encode")  # None: skipped (--skip-torch-limit)
     # The limit of the backend our pipeline runs (older results: only torch's was measured).
     enc = result["encode_limit"].get("encode_backend") or torch_enc
-    idx = {r["run"]: r for r in result["langchain_index"]["runs"]}
+    index = result.get("langchain_index")  # None: skipped (--skip-langchain-index)
+    idx = {r["run"]: r for r in index["runs"]} if index else {}
     s: dict[str, Any] = {
         "ours_chunks_per_s": _median(ours, "chunks_per_s"),
         "ours_tokens_per_s": _median(ours, "tokens_per_s"),
@@ -191,12 +195,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "langchain_wall_s": _median(lc, "wall_s"),
         "encode_chunks_per_s": enc["chunks_per_s"],
         "encode_backend": enc.get("backend", "torch"),
-        "torch_encode_chunks_per_s": torch_enc["chunks_per_s"],
+        "torch_encode_chunks_per_s": torch_enc["chunks_per_s"] if torch_enc else None,
         "ours_reingest_wall_s": statistics.median(r["reingest"]["wall_s"] for r in ours),
         "ours_reingest_embedded": max(r["reingest"]["embedded"] for r in ours),
-        "langchain_reingest_wall_s": idx["reingest"]["wall_s"],
-        "langchain_reingest_embedded": idx["reingest"]["embedded"],
-        "langchain_index_first_wall_s": idx["first"]["wall_s"],
+        "langchain_reingest_wall_s": idx["reingest"]["wall_s"] if idx else None,
+        "langchain_reingest_embedded": idx["reingest"]["embedded"] if idx else None,
+        "langchain_index_first_wall_s": idx["first"]["wall_s"] if idx else None,
     }
     s["langchain_errors"] = [r["error"] for r in lc if r.get("error")]
     encoded = result["encode_limit"].get("per_file", {})
@@ -209,7 +213,9 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     s["ratio_tokens_per_s"] = s["ours_tokens_per_s"] / s["langchain_tokens_per_s"]
     s["speedup_same_corpus"] = s["langchain_wall_s"] / s["ours_wall_s"]
     s["fraction_of_encode"] = s["ours_chunks_per_s"] / enc["chunks_per_s"]
-    s["fraction_of_torch_encode"] = s["ours_chunks_per_s"] / torch_enc["chunks_per_s"]
+    s["fraction_of_torch_encode"] = (
+        s["ours_chunks_per_s"] / torch_enc["chunks_per_s"] if torch_enc else None
+    )
     s["flow_fraction_of_encode"] = s["ours_flow_chunks_per_s"] / enc["chunks_per_s"]
     s["reingest_speedup"] = s["ours_wall_s"] / s["ours_reingest_wall_s"]
     s["targets"] = {
@@ -226,7 +232,17 @@ def _order(rounds: int) -> list[str]:
     return [name for r in range(rounds) for name in pairs[r % 2]]
 
 
-def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
+def run(
+    corpus_name: str,
+    *,
+    rounds: int,
+    srv: Server,
+    langchain_index: bool = True,
+    torch_limit: bool = True,
+) -> dict[str, Any]:
+    """``rounds`` alternating pairs of first ingests (ours re-ingests after each), then
+    LangChain's indexing API and the encode limits; ``langchain_index`` and ``torch_limit``
+    False skip the two slowest baselines (on the large corpus, about 40 minutes)."""
     folder = corpus.ensure(corpus_name)
     files = corpus.corpus_files(folder)
     result: dict[str, Any] = {
@@ -250,8 +266,10 @@ def run(corpus_name: str, *, rounds: int, srv: Server) -> dict[str, Any]:
                 result["ours"].append(run_ours(files, srv, f"ours_{i}", scratch))
             else:
                 result["langchain"].append(run_langchain("ingest", files, srv, f"lc_{i}"))
-        result["langchain_index"] = run_langchain("index", files, srv, "lc_index")
-        result["encode_limit"] = run_encode_limit(files, scratch)
+        result["langchain_index"] = (
+            run_langchain("index", files, srv, "lc_index") if langchain_index else None
+        )
+        result["encode_limit"] = run_encode_limit(files, scratch, torch=torch_limit)
     result["summary"] = summarise(result)
     return result
 
@@ -267,11 +285,27 @@ def main() -> None:
         help="run ours against this long-running Prefect server (as in production) instead of"
         " the temporary one `intaj ingest` starts; write to another --out",
     )
+    parser.add_argument(
+        "--skip-langchain-index",
+        action="store_true",
+        help="skip LangChain's indexing API (its first run and re-run; the re-ingest baseline)",
+    )
+    parser.add_argument(
+        "--skip-torch-limit",
+        action="store_true",
+        help="skip the SentenceTransformer.encode limit (our backend's limit is still measured)",
+    )
     args = parser.parse_args()
     if args.prefect_api_url:
         os.environ[PREFECT_SERVER_ENV] = args.prefect_api_url
     with server() as srv:
-        result = run("large" if args.large else "quick", rounds=args.rounds, srv=srv)
+        result = run(
+            "large" if args.large else "quick",
+            rounds=args.rounds,
+            srv=srv,
+            langchain_index=not args.skip_langchain_index,
+            torch_limit=not args.skip_torch_limit,
+        )
     child.dump(result, args.out)
     print(f"wrote {args.out}")
 

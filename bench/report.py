@@ -35,8 +35,11 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         f"## Ingestion ({r['corpus']} corpus: {r['files']} files, {r['bytes'] / 1e6:.1f} MB)",
         "",
     ]
+    index = (
+        "LangChain indexing API" if r.get("langchain_index") else "(LangChain indexing API skipped)"
+    )
     out.append(
-        f"Order of runs: {', '.join(r['order'])}, then LangChain indexing API, then encode limit. "
+        f"Order of runs: {', '.join(r['order'])}, then {index}, then encode limit. "
         "Medians over rounds; stage times of the first round."
     )
     if r.get("prefect_api_url"):
@@ -129,8 +132,9 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ],
         ],
     )
-    enc = r["encode_limit"]["encode"]
+    enc = r["encode_limit"].get("encode") or {"chunks_per_s": "not run"}
     backend = r["encode_limit"].get("encode_backend") or {}
+    torch_fraction = s.get("fraction_of_torch_encode", s["fraction_of_encode"])
     out += _table(
         ["encode limit (our chunks, after a warm-up)", "value"],
         [
@@ -142,7 +146,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ["ours end to end / our backend's limit", f"{s['fraction_of_encode']:.2f}"],
             [
                 "ours end to end / torch limit",
-                f"{s.get('fraction_of_torch_encode', s['fraction_of_encode']):.2f}",
+                f"{torch_fraction:.2f}" if torch_fraction is not None else "not run",
             ],
             [
                 "ours first source start to last source end / our backend's limit",
@@ -150,8 +154,18 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ],
         ],
     )
-    idx = {x["run"]: x for x in r["langchain_index"]["runs"]}
+    not_run = {"wall_s": "not run", "embedded": "not run"}
+    idx = (
+        {x["run"]: x for x in r["langchain_index"]["runs"]}
+        if r.get("langchain_index")
+        else {"first": not_run, "reingest": not_run}
+    )
     re_ours = ours["reingest"]
+    lc_speedup = (
+        f"{idx['first']['wall_s'] / idx['reingest']['wall_s']:.1f}×"
+        if r.get("langchain_index")
+        else "not run"
+    )
     out += _table(
         [
             "re-ingest of the unchanged corpus",
@@ -172,7 +186,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             [
                 "speed-up first / re-run",
                 f"{s['reingest_speedup']:.1f}×",
-                f"{idx['first']['wall_s'] / idx['reingest']['wall_s']:.1f}×",
+                lc_speedup,
             ],
         ],
     )
@@ -243,7 +257,13 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
     out = ["# Benchmark results", "", f"Machine: {label(machine)}", ""]
     if machine.get("noisy_note"):
         out += [f"> {machine['noisy_note']}", ""]
-    for name, fn in (("ingest", _ingest), ("search", _search), ("quality", _quality)):
+    sections = (
+        ("ingest", _ingest),
+        ("ingest-large", _ingest),
+        ("search", _search),
+        ("quality", _quality),
+    )
+    for name, fn in sections:
         if name in results:
             section = fn(results[name])
             measured = results[name].get("machine", {})
@@ -258,7 +278,7 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
 def write(results_dir: Path = RESULTS) -> Path:
     results = {
         name: json.loads((results_dir / f"{name}.json").read_text(encoding="utf-8"))
-        for name in ("ingest", "search", "quality")
+        for name in ("ingest", "ingest-large", "search", "quality")
         if (results_dir / f"{name}.json").exists()
     }
     machine = json.loads((results_dir / "machine.json").read_text(encoding="utf-8"))
