@@ -96,7 +96,8 @@ def cli_ingest(
     """``intaj ingest FILES --chatbot NAME --json`` in a child process, with what it recorded."""
     since = _db_now(db_url)
     argv = [*_intaj(), "ingest", *map(str, files), "--chatbot", chatbot, "--json"]
-    run = child.run(argv, env=ours_env(db_url, scratch))
+    dbname = psycopg.conninfo.conninfo_to_dict(db_url).get("dbname")
+    run = child.run(argv, env=ours_env(db_url, scratch), database=str(dbname))
     if run.returncode not in (0, 1):
         child.require_ok(run, "intaj ingest")
     printed = json.loads(run.stdout[run.stdout.index("{") :])
@@ -106,6 +107,7 @@ def cli_ingest(
         "exit_code": run.returncode,
         "peak_rss_mb": run.peak_rss_mb,
         "peak_tree_rss_mb": run.peak_tree_rss_mb,
+        "cpu_s": run.cpu,
         "files": len(sources),
         "failed": [
             s["source"].rsplit("/", 1)[-1] + ": " + str(s["error"])

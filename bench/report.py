@@ -154,6 +154,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             ],
         ],
     )
+    out += _cpu(ours, r.get("machine", {}).get("cores"))
     not_run = {"wall_s": "not run", "embedded": "not run"}
     idx = (
         {x["run"]: x for x in r["langchain_index"]["runs"]}
@@ -196,6 +197,40 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         out += [f"Chunk counts differ between the CLI and the stage functions: "
                 f"{s['chunk_count_mismatches']}", ""]  # fmt: skip
     return out + _targets(s["targets"])
+
+
+def _cpu(ours: dict[str, Any], cores: int | None) -> list[str]:
+    """Where our first ingest's CPU time went (results from before 2026-12-01: not recorded)."""
+    cpu = ours.get("cpu_s") or {}
+    if "embed_threads_s" not in cpu:
+        return []
+    embed = cpu["embed_threads_s"]
+    own_rest = cpu["process_s"] - embed
+    server = cpu.get("prefect_server_s", 0.0)
+    children = cpu.get("children_s", 0.0)
+    database = cpu.get("database_s", 0.0)
+    total = cpu["process_s"] + server + children + database
+    rows: list[list[Any]] = [
+        ["embedding workers (the model's runs)", embed],
+        [
+            "the rest of our process (imports, chunking, Prefect's client, database client)",
+            own_rest,
+        ],
+        ["Prefect's temporary server", server],
+        ["sandboxed parsers and other children", children],
+        ["PostgreSQL backends (COPY, HNSW and full-text index updates, queries)", database],
+        ["all", total],
+        ["other work per embedding CPU second", f"{(total - embed) / embed:.2f}" if embed else "?"],
+    ]
+    if cores:
+        rows.append([f"cores busy on average ({cores} cores)", total / ours["wall_s"]])
+    return [
+        *_table(["CPU time of our first ingest (first round), s", "value"], rows),
+        "The embedding workers can reach the encode limit only while the other work leaves"
+        " them the cores: with every core busy, the end-to-end rate is at most"
+        " embedding / all of the encode limit.",
+        "",
+    ]
 
 
 def _targets(targets: dict[str, bool]) -> list[str]:

@@ -7,6 +7,7 @@ On a CPU without AMX the same code runs, with bfloat16 emulated: slower, never d
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -108,3 +109,16 @@ def test_the_setting_picks_this_engine(bf16: Bf16Embedder) -> None:
     embedder = get_embedder(Settings(embedding_backend="torch-bf16"))
     assert isinstance(embedder, Bf16Embedder)
     assert embedder.model_name == DEFAULT_MODEL
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_each_worker_runs_one_torch_thread_under_its_own_name(settings: Settings) -> None:
+    """The workers set torch to one thread each (data parallel) and carry their names down to
+    the OS thread, where ``top -H`` and the bench's CPU accounting see them."""
+    import torch
+
+    embedder = Bf16Embedder(DEFAULT_MODEL, home=settings.home, threads=2)
+    embedder.embed(SENTENCES)
+    assert embedder._workers.submit(torch.get_num_threads).result() == 1
+    names = [comm.read_text().strip() for comm in Path("/proc/self/task").glob("*/comm")]
+    assert sum(name.startswith("intaj-bf16_") for name in names) >= 2
