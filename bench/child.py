@@ -51,6 +51,7 @@ class _Peaks:
         self._proc = proc
         self._database = database
         self._seen: dict[tuple[str, int], float] = {}  # (kind, pid or thread id) -> CPU s
+        self._kinds: dict[int, str] = {}  # child pid -> its kind
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -81,8 +82,11 @@ class _Peaks:
             # runs): a grandchild seen alive would be counted again once reaped.
             for child in self._proc.children():
                 with contextlib.suppress(psutil.Error):
-                    kind = "prefect_server_s" if "uvicorn" in _cmdline(child) else "children_s"
-                    self._note(kind, child.pid, _cpu(child, reaped=True))
+                    # classified when first seen: an exiting process has no command line
+                    if child.pid not in self._kinds:
+                        server = "uvicorn" in _cmdline(child)
+                        self._kinds[child.pid] = "prefect_server_s" if server else "children_s"
+                    self._note(self._kinds[child.pid], child.pid, _cpu(child, reaped=True))
         except psutil.Error:
             pass
         if self._database:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from bench import child, corpus
+from bench import child, corpus, machine
 from bench.server import Server, server, sqlalchemy_url
 
 BENCH = Path(__file__).resolve().parent
@@ -300,6 +300,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.prefect_api_url:
         os.environ[PREFECT_SERVER_ENV] = args.prefect_api_url
+    # the machine as the run starts (bench.run, when it runs this, replaces it with its own)
+    described = machine.describe() | {"corpus": "large" if args.large else "quick"}
     with server() as srv:
         result = run(
             "large" if args.large else "quick",
@@ -308,6 +310,7 @@ def main() -> None:
             langchain_index=not args.skip_langchain_index,
             torch_limit=not args.skip_torch_limit,
         )
+    result["machine"] = described
     child.dump(result, args.out)
     print(f"wrote {args.out}")
 
