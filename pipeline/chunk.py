@@ -17,6 +17,7 @@ the next cut point. A line too long for one chunk is split at sentence boundarie
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -109,23 +110,31 @@ def _metadata(section: Section, title: str | None) -> dict[str, Any]:
     return meta
 
 
-def chunk_document(parsed: Parsed, *, count_tokens: TokenCounter, spec: ChunkSpec) -> list[Chunk]:
-    """Split a parsed document into token-sized chunks, in document order."""
+def chunk_document(
+    parsed: Parsed, *, count_tokens: TokenCounter, spec: ChunkSpec, tokens_add_up: bool = False
+) -> list[Chunk]:
+    """Split a parsed document into token-sized chunks, in document order.
+
+    ``tokens_add_up``: the tokenizer counts ``a + "\\n" + b`` as ``a``'s tokens plus ``b``'s
+    (:attr:`pipeline.embed.onnx.Tokens.add_up`), so a growing chunk's count is kept as a sum
+    instead of recounted. The chunks are the same either way; only the time differs."""
+    # Counting is pure, and the sentence splitter asks for the same pieces again and again.
+    count = functools.lru_cache(maxsize=None)(count_tokens)
     chunks: list[Chunk] = []
     for section, text in _blocks(parsed.sections):
         meta = _metadata(section, parsed.title)
         prefix = " > ".join(section.headings) + "\n" if section.headings else ""
-        heading_tokens = count_tokens(prefix) if prefix else 0
+        heading_tokens = count(prefix) if prefix else 0
         body_limit = max(MIN_BODY_TOKENS, spec.max_tokens - heading_tokens)
         overlap = min(spec.overlap_tokens, body_limit // 4)
-        for piece in _pieces(text, body_limit, overlap, count_tokens):
+        for piece in _pieces(text, body_limit, overlap, count, tokens_add_up):
             embed_text = prefix + piece
             chunks.append(
                 Chunk(
                     ordinal=len(chunks),
                     content=piece,
                     embed_text=embed_text,
-                    tokens=count_tokens(embed_text),
+                    tokens=count(embed_text),
                     metadata=dict(meta),
                 )
             )
@@ -151,7 +160,9 @@ def _units(text: str) -> Iterator[tuple[str, str]]:
             yield separator, part.strip()
 
 
-def _pieces(text: str, limit: int, overlap: int, count_tokens: TokenCounter) -> Iterator[str]:
+def _pieces(
+    text: str, limit: int, overlap: int, count_tokens: TokenCounter, tokens_add_up: bool = False
+) -> Iterator[str]:
     """Line-aligned pieces of ``text`` of at most ``limit`` tokens (module docstring)."""
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=limit,
@@ -162,23 +173,29 @@ def _pieces(text: str, limit: int, overlap: int, count_tokens: TokenCounter) -> 
         strip_whitespace=True,
     )
     target = CUT_SHARE * limit
-    group = ""
+    group, group_tokens = "", 0
     for separator, unit in _units(text):
         tokens = count_tokens(unit)
         if tokens > limit:
             if group:
                 yield group
-                group = ""
+                group, group_tokens = "", 0
             yield from splitter.split_text(unit)
             continue
         joined = group + separator + unit if group else unit
-        if group and count_tokens(joined) > limit:
+        if not group:
+            joined_tokens = tokens
+        elif tokens_add_up:  # the separator is whitespace: the counts add up
+            joined_tokens = group_tokens + tokens
+        else:
+            joined_tokens = count_tokens(joined)
+        if group and joined_tokens > limit:
             yield group
-            joined = unit
-        group = joined
+            joined, joined_tokens = unit, tokens
+        group, group_tokens = joined, joined_tokens
         if is_cut_point(unit, tokens, target):
             yield group
-            group = ""
+            group, group_tokens = "", 0
     if group:
         yield group
 

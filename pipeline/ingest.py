@@ -39,6 +39,7 @@ from pipeline import identity
 from pipeline import sources as storage
 from pipeline.chunk import ChunkSpec, chunk_document
 from pipeline.embed import Embedder
+from pipeline.embed.base import tokens_add_up
 from pipeline.parse import parse_document
 from pipeline.parse.registry import ParseLimits
 
@@ -173,7 +174,10 @@ def parse(document: Document, settings: Settings, pages: Sequence[Document] = ()
 
 def chunk(parsed: Parsed, embedder: Embedder, spec: ChunkSpec) -> list[Chunk]:
     return chunk_document(
-        parsed, count_tokens=embedder.count_tokens, spec=spec.fitted(embedder.max_tokens)
+        parsed,
+        count_tokens=embedder.count_tokens,
+        spec=spec.fitted(embedder.max_tokens),
+        tokens_add_up=tokens_add_up(embedder),
     )
 
 

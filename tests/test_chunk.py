@@ -114,3 +114,68 @@ def test_editing_one_paragraph_changes_at_most_three_chunks(embedder: Embedder) 
         ]
         changed = set(hashes(edited)) - set(before)
         assert 1 <= len(changed) <= 3, (i, len(changed))
+
+
+TRICKY = [
+    "Plain words, punctuation; and numbers 3.14 — then «quotes».",
+    "Accents: café, naïve, Ångström; combining: e\u0301 a\u0308.",
+    "中文字符没有空格 and 日本語のテキスト mixed in.",
+    "Control\x07 chars\x00 and\ttabs, and a word over WordPiece's 100 characters: " + "x" * 120,
+    "[CLS] [SEP] [MASK] look like special tokens; [UNK] too.",
+    "https://example.com/path?q=1&r=2 e-mail: someone@example.com",
+    "   leading and trailing spaces   ",
+]
+
+
+def test_the_bundled_tokenizer_counts_add_up_over_a_line_break(embedder: Embedder) -> None:
+    """What ``tokens_add_up`` rests on, checked on text meant to break it: the count of two
+    texts joined by a line break is the sum of their counts."""
+    from pipeline.embed.base import tokens_add_up
+
+    assert tokens_add_up(embedder)
+    count = embedder.count_tokens
+    for a in TRICKY:
+        for b in TRICKY:
+            for separator in ("\n", "\n\n"):
+                assert count(a + separator + b) == count(a) + count(b), (a, b)
+
+
+def test_summing_token_counts_gives_the_same_chunks(embedder: Embedder) -> None:
+    """The example documents and long, tricky text chunk the same whether the chunker sums a
+    growing chunk's counts or recounts it, at three chunk sizes."""
+    from pipeline.parse.registry import ParseLimits, parse_in_process
+    from tests.conftest import EXAMPLES
+
+    documents = [
+        parse_in_process(path.read_bytes(), path.name, ParseLimits())
+        for path in sorted(EXAMPLES.iterdir())
+        if path.suffix in {".pdf", ".docx", ".html"}
+    ]
+    lines = [TRICKY[i % len(TRICKY)] + f" Line {i}." for i in range(300)]
+    documents.append(Parsed(sections=(Section("\n".join(lines) + "\n\n" + LONG),)))
+    assert len(documents) == 4
+    for size in (64, 128, 256):
+        spec = ChunkSpec(max_tokens=size, overlap_tokens=size // 8)
+        for parsed in documents:
+            recounted = chunk_document(parsed, count_tokens=embedder.count_tokens, spec=spec)
+            summed = chunk_document(
+                parsed, count_tokens=embedder.count_tokens, spec=spec, tokens_add_up=True
+            )
+            assert summed == recounted
+
+
+def test_only_tokenizers_that_split_at_whitespace_add_up() -> None:
+    from pipeline.embed.onnx import adds_up
+
+    bert = {
+        "normalizer": {"type": "BertNormalizer"},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "model": {"type": "WordPiece"},
+        "added_tokens": [{"content": "[CLS]"}, {"content": "[SEP]"}],
+    }
+    assert adds_up(bert)
+    assert not adds_up({**bert, "pre_tokenizer": {"type": "Metaspace"}})  # SentencePiece
+    assert not adds_up({**bert, "pre_tokenizer": {"type": "ByteLevel"}})  # GPT-2 BPE
+    assert not adds_up({**bert, "model": {"type": "BPE"}})
+    assert not adds_up({**bert, "normalizer": {"type": "Precompiled"}})
+    assert not adds_up({**bert, "added_tokens": [{"content": "new line\n"}]})

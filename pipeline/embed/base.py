@@ -22,6 +22,13 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+def tokens_add_up(embedder: Embedder) -> bool:
+    """Whether ``embedder.count_tokens(a + "\\n" + b)`` is always ``a``'s count plus ``b``'s. An
+    optional capability: an embedder that can tell sets ``tokens_add_up`` (the local ONNX and
+    bf16 backends, from the tokenizer's configuration); the others count whole texts."""
+    return bool(getattr(embedder, "tokens_add_up", False))
+
+
 def check_vectors(vectors: np.ndarray, *, expected: int, dimensions: int, model: str) -> np.ndarray:
     """Refuse output of the wrong shape or with non-finite values; normalise the rest."""
     array = np.asarray(vectors, dtype=np.float32)

@@ -55,6 +55,7 @@ class BatchedEmbedder:
         self.batch_size = batch_size
         self.threads = threads or usable_cpus()
         self._tokens = tokens
+        self.tokens_add_up = tokens.add_up  # see pipeline.embed.base.tokens_add_up
         self._pad = tokens.pad_id
         self._workers = ThreadPoolExecutor(
             self.threads,

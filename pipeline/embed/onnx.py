@@ -353,8 +353,11 @@ class Tokens:
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
         self._auto: Any = None
+        self.add_up = False  # see adds_up
         if (path / "tokenizer.json").exists():
             from tokenizers import Tokenizer
+
+            self.add_up = adds_up(json.loads((path / "tokenizer.json").read_text("utf-8")))
 
             self._count = Tokenizer.from_file(str(path / "tokenizer.json"))
             self._count.no_truncation()
@@ -384,6 +387,34 @@ class Tokens:
                 list(texts), truncation=True, max_length=self.max_tokens, padding=False
             )["input_ids"]
             return ids
+
+
+# What makes a tokenizer's counts add up over whitespace (``adds_up``): text normalised
+# character by character, split into words at whitespace (which is dropped), each word
+# tokenized on its own. BERT's WordPiece tokenizers (all-MiniLM, bge, e5) are so configured.
+_PER_CHARACTER_NORMALIZERS = {None, "BertNormalizer"}
+_WHITESPACE_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+
+
+def adds_up(config: dict[str, Any]) -> bool:
+    """Whether the tokenizer of ``config`` (a ``tokenizer.json``) counts ``a + "\\n" + b`` as
+    ``a``'s tokens plus ``b``'s, without special tokens: the chunker then sums counts instead
+    of recounting a growing chunk (the chunks are the same). Only configurations known to
+    split at whitespace before the model qualify; an added token holding whitespace (which
+    could match across the join) rules it out."""
+    normalizer = (config.get("normalizer") or {}).get("type")
+    pre_tokenizer = (config.get("pre_tokenizer") or {}).get("type")
+    model = (config.get("model") or {}).get("type")
+    whitespace_in_added = any(
+        any(ch.isspace() for ch in str(token.get("content", "")))
+        for token in config.get("added_tokens") or []
+    )
+    return (
+        normalizer in _PER_CHARACTER_NORMALIZERS
+        and pre_tokenizer in _WHITESPACE_PRE_TOKENIZERS
+        and model == "WordPiece"
+        and not whitespace_in_added
+    )
 
 
 def _pad_token(path: Path) -> str:
