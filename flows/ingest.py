@@ -282,8 +282,9 @@ def ingest_chatbot(
 
     Each source is one task run of this flow run (``ingest-source``; its stage times are in
     its artifact and its ``ingestion_runs`` row). The sources run as a pipeline: while source
-    N embeds (the model has the cores), source N+1 is loaded, parsed and chunked (at most
-    ``LOOKAHEAD`` ahead) and source N-1 is stored; sources embed one at a time, in order. Each
+    N embeds (the model has the cores), the next sources are loaded, parsed and chunked, one
+    at a time, up to ``LOOKAHEAD`` ahead, and source N-1 is stored; sources embed one at a
+    time, in order. Each
     source's swap is its own transaction, and its result and errors are those of a run on its
     own; results come back in order."""
     settings = get_settings()
