@@ -284,9 +284,8 @@ def ingest_chatbot(
     its artifact and its ``ingestion_runs`` row). The sources run as a pipeline: while source
     N embeds (the model has the cores), the next sources are loaded, parsed and chunked, one
     at a time, up to ``LOOKAHEAD`` ahead, and source N-1 is stored; sources embed one at a
-    time, in order. Each
-    source's swap is its own transaction, and its result and errors are those of a run on its
-    own; results come back in order."""
+    time, in order. Each source's swap is its own transaction, and its result and errors are
+    those of a run on its own; results come back in order."""
     settings = get_settings()
     pool = open_pool(settings)
     with pool.connection() as conn:

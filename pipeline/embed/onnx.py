@@ -357,12 +357,12 @@ class Tokens:
         if (path / "tokenizer.json").exists():
             from tokenizers import Tokenizer
 
-            self.add_up = adds_up(json.loads((path / "tokenizer.json").read_text("utf-8")))
-
-            self._count = Tokenizer.from_file(str(path / "tokenizer.json"))
+            config = (path / "tokenizer.json").read_text("utf-8")  # read once, loaded twice
+            self.add_up = adds_up(json.loads(config))
+            self._count = Tokenizer.from_str(config)
             self._count.no_truncation()
             self._count.no_padding()
-            self._encode = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self._encode = Tokenizer.from_str(config)
             self._encode.enable_truncation(max_tokens)
             self._encode.no_padding()
             self.pad_id = self._count.token_to_id(_pad_token(path)) or 0
