@@ -7,6 +7,9 @@ INTAJ_HOME (about 15 s on a 2-core machine); the rest reuse the cached files.
 from __future__ import annotations
 
 import json
+import shutil
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from core.errors import ConfigError
 from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
 from pipeline.embed.local import LocalEmbedder
-from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, read_spec
+from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, cached_file, read_spec
 from pipeline.embed.registry import provider_for
 
 SENTENCES = [
@@ -114,6 +117,65 @@ def test_the_export_is_cached(settings: Settings, int8: OnnxEmbedder) -> None:
     assert set(before) == {"fp32.onnx", "int8.onnx"}
     OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
     assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")} == before
+
+
+def test_a_fresh_int8_file_is_used_without_its_fp32_source(
+    settings: Settings, int8: OnnxEmbedder, tmp_path: Path
+) -> None:
+    slug = DEFAULT_MODEL.replace("/", "--")
+    folder = tmp_path / "models" / slug
+    folder.mkdir(parents=True)
+    for name in ("int8.onnx", "int8.json"):  # fp32.onnx deleted, say, to save space
+        shutil.copy(settings.home / "models" / slug / name, folder / name)
+    copy = OnnxEmbedder(DEFAULT_MODEL, home=tmp_path, int8=True)
+    assert not (folder / "fp32.onnx").exists()  # not rebuilt: int8 was fresh
+    np.testing.assert_array_equal(copy.embed(SENTENCES), int8.embed(SENTENCES))
+
+
+def within_30_s(call: Callable[[], Path]) -> Path:
+    """``call()`` in a daemon thread: a lock taken twice fails the test instead of hanging it."""
+    value: list[Path] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            value.append(call())
+        except BaseException as e:
+            error.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    if error:
+        raise error[0]
+    assert value, "no answer within 30 s: is a lock taken twice?"
+    return value[0]
+
+
+def test_a_cached_file_may_be_built_from_another(tmp_path: Path) -> None:
+    built: list[str] = []
+
+    def base(out: Path) -> None:
+        out.write_text("base")
+        built.append("base")
+
+    def derived(out: Path) -> None:
+        source = cached_file(tmp_path, "base.txt", fingerprint="1", build=base)
+        out.write_text(source.read_text() + "+derived")
+        built.append("derived")
+
+    def ask(fingerprint: str) -> Path:
+        return within_30_s(
+            lambda: cached_file(tmp_path, "derived.txt", fingerprint=fingerprint, build=derived)
+        )
+
+    path = ask("1")
+    assert path.read_text() == "base+derived"
+    assert ask("1") == path
+    assert built == ["base", "derived"]
+    ask("2")  # stale: rebuilt, from the base that is still fresh
+    assert built == ["base", "derived", "derived"]
+    assert json.loads((tmp_path / "derived.json").read_text()) == {"fingerprint": "2"}
 
 
 def test_the_backend_setting_picks_the_engine_and_the_name(int8: OnnxEmbedder) -> None:

@@ -129,20 +129,18 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
-    """The cached ``fp32.onnx`` / ``int8.onnx`` of a model, built on first use."""
-    variant = "int8" if int8 else "fp32"
-    # int8 is quantized from fp32: build that first, outside the lock (flock is not re-entrant)
-    source = cached_model(spec, home=home, slug=slug, int8=False) if int8 else None
+    """The cached ``fp32.onnx`` / ``int8.onnx`` of a model, built on first use. int8 is
+    quantized from fp32, which is built (or found) only when int8 itself is not fresh."""
 
     def build(tmp: Path) -> None:
-        if source is not None:
-            _quantize(source, tmp)
+        if int8:
+            _quantize(cached_model(spec, home=home, slug=slug, int8=False), tmp)
         else:
             _export(spec, tmp)
 
     return cached_file(
         home / "models" / slug,
-        f"{variant}.onnx",
+        f"{'int8' if int8 else 'fp32'}.onnx",
         fingerprint=model_fingerprint(spec.path),
         build=build,
     )
@@ -152,8 +150,9 @@ def cached_file(
     folder: Path, name: str, *, fingerprint: str, build: Callable[[Path], None]
 ) -> Path:
     """``folder/name``, built by ``build(path)`` unless the file there is stamped with
-    ``fingerprint`` (``<stem>.json`` beside it). Built atomically under a file lock, so two
-    processes never clash and a crash never leaves half a file."""
+    ``fingerprint`` (``<stem>.json`` beside it). Built atomically under a lock file of
+    its own (``.<stem>.lock``), so two processes never clash, a crash never leaves half a file,
+    and ``build`` may itself ask for another file of the folder (int8 is built from fp32)."""
     target = folder / name
     stem = target.name.split(".", 1)[0]
     stamp = folder / f"{stem}.json"
@@ -165,7 +164,7 @@ def cached_file(
 
     if fresh():
         return target
-    with _locked(folder / ".lock"):
+    with _locked(folder / f".{stem}.lock"):
         if fresh():  # another process built it while we waited
             return target
         tmp = folder / f".{stem}.{os.getpid()}{target.suffix}"
