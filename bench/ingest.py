@@ -30,6 +30,7 @@ BENCH = Path(__file__).resolve().parent
 LC_PYTHON = BENCH / ".venv-langchain" / "bin" / "python"
 STAGES = ("load", "parse", "chunk", "embed", "store")
 PREFECT_SERVER_ENV = "BENCH_PREFECT_API_URL"
+BACKEND_ENV = "INTAJ_EMBEDDING_BACKEND"  # children inherit it: ours, prepare, the encode limit
 
 
 def _intaj() -> list[str]:
@@ -249,6 +250,8 @@ def run(
     files = corpus.corpus_files(folder)
     result: dict[str, Any] = {
         "prefect_api_url": os.environ.get(PREFECT_SERVER_ENV),  # None: a temporary server
+        # the setting ours and the encode limit ran with ("auto": the machine's best)
+        "embedding_backend": os.environ.get(BACKEND_ENV, "auto"),
         "corpus": corpus_name,
         "files": len(files),
         "bytes": sum(f.stat().st_size for f in files),
@@ -288,6 +291,13 @@ def main() -> None:
         " the temporary one `intaj ingest` starts; write to another --out",
     )
     parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "torch-bf16", "onnx", "onnx-int8"),
+        help="run ours and the encode limit with this INTAJ_EMBEDDING_BACKEND (default: the"
+        " environment's, else auto); e.g. onnx on a CPU with AMX shows a CPU without it."
+        " Write to another --out",
+    )
+    parser.add_argument(
         "--skip-langchain-index",
         action="store_true",
         help="skip LangChain's indexing API (its first run and re-run; the re-ingest baseline)",
@@ -300,6 +310,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.prefect_api_url:
         os.environ[PREFECT_SERVER_ENV] = args.prefect_api_url
+    if args.backend:
+        os.environ[BACKEND_ENV] = args.backend
     # the machine as the run starts (bench.run, when it runs this, replaces it with its own)
     described = machine.describe() | {"corpus": "large" if args.large else "quick"}
     with server() as srv:

@@ -31,8 +31,11 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def _ingest(r: dict[str, Any]) -> list[str]:
     s = r["summary"]
     ours, lc = r["ours"][0], r["langchain"][0]
+    forced = r.get("embedding_backend", "auto")
+    backend = "" if forced == "auto" else f", backend {forced}"
     out = [
-        f"## Ingestion ({r['corpus']} corpus: {r['files']} files, {r['bytes'] / 1e6:.1f} MB)",
+        f"## Ingestion ({r['corpus']} corpus: {r['files']} files, {r['bytes'] / 1e6:.1f} MB"
+        f"{backend})",
         "",
     ]
     index = (
@@ -42,6 +45,12 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         f"Order of runs: {', '.join(r['order'])}, then {index}, then encode limit. "
         "Medians over rounds; stage times of the first round."
     )
+    if backend:
+        out.append("")
+        out.append(
+            f"Ours and the encode limit ran with `INTAJ_EMBEDDING_BACKEND={r['embedding_backend']}`"
+            " (`--backend`), not the backend `auto` picks on this machine."
+        )
     if r.get("prefect_api_url"):
         out.append("")
         out.append(
@@ -288,17 +297,24 @@ def _quality(r: dict[str, Any]) -> list[str]:
     return out + _targets(r["summary"]["targets"])
 
 
+# Each results file (bench/results/NAME.json) that exists, in this order. The -onnx ones come
+# from `bench.ingest --backend onnx[-int8] --out ...` on a CPU whose auto backend is another.
+SECTIONS = (
+    ("ingest", _ingest),
+    ("ingest-large", _ingest),
+    ("ingest-onnx", _ingest),
+    ("ingest-large-onnx", _ingest),
+    ("ingest-onnx-int8", _ingest),
+    ("search", _search),
+    ("quality", _quality),
+)
+
+
 def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
     out = ["# Benchmark results", "", f"Machine: {label(machine)}", ""]
     if machine.get("noisy_note"):
         out += [f"> {machine['noisy_note']}", ""]
-    sections = (
-        ("ingest", _ingest),
-        ("ingest-large", _ingest),
-        ("search", _search),
-        ("quality", _quality),
-    )
-    for name, fn in sections:
+    for name, fn in SECTIONS:
         if name in results:
             section = fn(results[name])
             measured = results[name].get("machine", {})
@@ -313,7 +329,7 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
 def write(results_dir: Path = RESULTS) -> Path:
     results = {
         name: json.loads((results_dir / f"{name}.json").read_text(encoding="utf-8"))
-        for name in ("ingest", "ingest-large", "search", "quality")
+        for name, _ in SECTIONS
         if (results_dir / f"{name}.json").exists()
     }
     machine = json.loads((results_dir / "machine.json").read_text(encoding="utf-8"))
