@@ -36,6 +36,7 @@ from pipeline.embed.onnx import (
     cached_file,
     model_fingerprint,
     model_folder,
+    quiet_transformers,
     read_spec,
     traceable_transformer,
 )
@@ -128,12 +129,12 @@ def _trace(spec: ModelSpec, out: Path) -> None:
     the trace keeps the attention mask (a shortcut for unpadded batches would drop it)."""
     import torch
 
-    hidden = traceable_transformer(spec.path, dtype=torch.bfloat16)
     ids = torch.ones((2, 8), dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     # The tracer's warnings are about shapes taken from the inputs, which vary per run here.
-    with torch.inference_mode(), warnings.catch_warnings():
+    with quiet_transformers(), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        hidden = traceable_transformer(spec.path, dtype=torch.bfloat16)
         traced: Any = torch.jit.trace(hidden, (ids, mask, torch.zeros_like(ids)), check_trace=False)
     traced.save(str(out))

@@ -184,17 +184,16 @@ def _export(spec: ModelSpec, out: Path) -> None:
     import torch
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(spec.path)
-    hidden = traceable_transformer(spec.path)
+    raw = out.with_suffix(".raw.onnx")
     dummy = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
-    raw = out.with_suffix(".raw.onnx")
-    try:
-        # The exporter's tracer warnings are about shapes we export as dynamic axes.
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    # The exporter's tracer warnings are about shapes we export as dynamic axes.
+    with quiet_transformers(), torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = AutoConfig.from_pretrained(spec.path)
+        try:
             torch.onnx.export(
-                hidden,
+                traceable_transformer(spec.path),
                 (dummy, dummy, torch.zeros_like(dummy)),
                 str(raw),
                 input_names=list(_INPUTS),
@@ -203,28 +202,36 @@ def _export(spec: ModelSpec, out: Path) -> None:
                 opset_version=OPSET,
                 dynamo=False,  # the TorchScript exporter: no onnxscript needed
             )
-        _optimize(raw, out, config)
-    finally:
-        raw.unlink(missing_ok=True)
+            _optimize(raw, out, config)
+        finally:
+            raw.unlink(missing_ok=True)
 
 
-def traceable_transformer(path: Path, **load: Any) -> Any:
-    """The model folder's transformer (eager attention, ``load``: e.g. its dtype), loaded
-    quietly and wrapped as a module that maps positional (input_ids, attention_mask,
-    token_type_ids) to the last hidden state: what a trace or an ONNX export takes."""
-    import torch
-    from transformers import AutoModel
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' "Loading weights" bar and notes (its config, its loss function: read when
+    a trace or an export walks the model's attributes) are noise in our output."""
     from transformers.utils import logging as hf_logging
 
-    # Its "Loading weights" bar and config notes are noise in our output.
     hf_logging.disable_progress_bar()
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        model = AutoModel.from_pretrained(path, attn_implementation="eager", **load).eval()
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+
+
+def traceable_transformer(path: Path, **load: Any) -> Any:
+    """The model folder's transformer (eager attention, ``load``: e.g. its dtype), wrapped as
+    a module that maps positional (input_ids, attention_mask, token_type_ids) to the last
+    hidden state: what a trace or an ONNX export takes. Call it, and trace or export what it
+    returns, within :func:`quiet_transformers`."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(path, attn_implementation="eager", **load).eval()
 
     class Hidden(torch.nn.Module):
         def __init__(self, inner: Any):
