@@ -98,7 +98,7 @@ def cli_ingest(
     since = _db_now(db_url)
     argv = [*_intaj(), "ingest", *map(str, files), "--chatbot", chatbot, "--json"]
     dbname = psycopg.conninfo.conninfo_to_dict(db_url).get("dbname")
-    run = child.run(argv, env=ours_env(db_url, scratch), database=str(dbname))
+    run = child.run(argv, env=ours_env(db_url, scratch), database=dbname)
     if run.returncode not in (0, 1):
         child.require_ok(run, "intaj ingest")
     printed = json.loads(run.stdout[run.stdout.index("{") :])

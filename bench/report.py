@@ -53,7 +53,7 @@ def _ingest(r: dict[str, Any]) -> list[str]:
     if backend:
         out.append("")
         out.append(
-            f"Ours and the encode limit ran with `INTAJ_EMBEDDING_BACKEND={r['embedding_backend']}`"
+            f"Ours and the encode limit ran with `INTAJ_EMBEDDING_BACKEND={forced}`"
             " (`--backend`), not the backend `auto` picks on this machine."
         )
     if r.get("prefect_api_url"):
