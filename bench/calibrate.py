@@ -72,7 +72,7 @@ def floor2(x: float) -> float:
 def main() -> None:
     name = chatbot_from_args(__doc__, "calibrate")
 
-    from intaj import app as services
+    from intaj import services
     from pipeline.embed import get_embedder
     from retrieval.search import search
 
@@ -88,7 +88,7 @@ def main() -> None:
     faq_vectors = np.asarray(embedder.embed([q["question"] for q in dev]))
 
     def best_doc(message: str) -> float:
-        hits = search(ctx.pool, settings, chatbot_id=bot.id, query=message, k=1, mode="vector")
+        hits = search(ctx.pool, settings, chatbot=bot, query=message, k=1, mode="vector")
         return hits[0].score if hits else 0.0
 
     def case(kind: str, message: str, target: str | None, leave_out: str | None) -> Case:

@@ -146,14 +146,15 @@ def _questions() -> list[str]:
 
 def with_embedding(pool: Any, queries: Sequence[search_data.Query], mode: str) -> Callable:
     from core.settings import get_settings
-    from retrieval.search import search
+    from retrieval.search import load_chatbot, search
 
     settings = get_settings()
     texts = _questions()
     jobs = [(q.chatbot_id, texts[i % len(texts)]) for i, q in enumerate(queries)]
 
     def run(job: tuple[str, str]) -> object:
-        return search(pool, settings, chatbot_id=job[0], query=job[1], k=K, mode=mode)  # type: ignore[arg-type]
+        bot = load_chatbot(pool, job[0])  # as search() did before it took the chatbot
+        return search(pool, settings, chatbot=bot, query=job[1], k=K, mode=mode)  # type: ignore[arg-type]
 
     run.jobs = jobs  # type: ignore[attr-defined]
     return run

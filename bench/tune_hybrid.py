@@ -24,7 +24,7 @@ def main() -> None:
     from db import chunks as chunks_db
     from db import search as search_db
     from db import sources as sources_db
-    from intaj import app as services
+    from intaj import services
     from pipeline.embed import get_embedder
 
     ctx = services.context()

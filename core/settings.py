@@ -17,7 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def _default_home() -> Path:
+def default_home() -> Path:
+    """INTAJ_HOME when it is not set: a per-user data directory."""
     return Path.home() / ".local" / "share" / "intaj"
 
 
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTAJ_", extra="ignore")
 
     # Where the embedded database, local storage and caches live.
-    home: Path = Field(default_factory=_default_home)
+    home: Path = Field(default_factory=default_home)
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "INTAJ_DATABASE_URL")
     )

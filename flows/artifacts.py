@@ -11,7 +11,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from pipeline.ingest import SourceResult
+from pipeline.run.result import SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,17 @@ def source_run(result: SourceResult) -> None:
 def summary(key: str, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, Any]) -> None:
     """A multi-item run (FAQ sync, re-embed, retries): one row per item, plus a totals row."""
     table(key, [*rows, {"item": "TOTAL", **totals}], f"{key}: {dict(totals)}")
+
+
+def chatbot_run(results: Sequence[Mapping[str, Any]]) -> None:
+    """The ``ingest-chatbot`` run: one row per source."""
+    lines = [
+        "| source | status | chunks | embedded | reused | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['source']} | {r['status']} | {r['chunks']} | {r['embedded']} | {r['reused']}"
+            f" | {r['error'] or ''} |"
+        )
+    markdown("ingestion-summary", "\n".join(lines), "Ingestion summary")

@@ -2,7 +2,7 @@
 
 Parameters are typed (``Literal``, bounded ints, pydantic ``Field`` descriptions) so the Prefect
 UI renders a form for each deployment. Every run publishes a table artifact (flows/artifacts.py).
-Retries with exponential backoff apply only to errors marked transient.
+Retries (flows/tasks.py) apply only to errors marked transient.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
+from prefect import flow, get_run_logger
 from pydantic import Field
 
 from core.errors import IntajError
@@ -21,29 +19,17 @@ from db import dispatch as dispatch_db
 from db import open_pool
 from db import sources as sources_db
 from flows import artifacts
-from flows.ingest import _transient, ingest_data_source
+from flows.ingest import ingest_data_source
 from flows.sweep import sweep
+from flows.tasks import stage_task
 from pipeline import faqs, ingest, reembed
 from pipeline.embed import get_embedder
 
 ChatbotId = Annotated[str, Field(description="The chatbot's id (uuid).")]
 
 
-def _retrying(fn: Any, name: str) -> Any:
-    return task(
-        fn,
-        name=name,
-        cache_policy=NO_CACHE,
-        persist_result=False,
-        retries=3,
-        retry_delay_seconds=exponential_backoff(backoff_factor=2),
-        retry_jitter_factor=0.5,
-        retry_condition_fn=_transient,
-    )
-
-
-sync_faqs_task = _retrying(faqs.sync, "sync-faqs")
-reembed_task = _retrying(reembed.reembed, "reembed")
+sync_faqs_task = stage_task(faqs.sync, "sync-faqs", retry=True)
+reembed_task = stage_task(reembed.reembed, "reembed", retry=True)
 
 
 @flow(name="sync-faqs", log_prints=False)

@@ -33,6 +33,8 @@ import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from core.settings import default_home
+
 log = logging.getLogger(__name__)
 
 # The command and environment of Prefect's SubprocessASGIServer (prefect 3.x,
@@ -42,6 +44,28 @@ _SERVER_ENV = {
     "PREFECT__SERVER_EPHEMERAL": "1",
     "PREFECT__SERVER_FINAL": "1",
 }
+
+
+def configure_environment() -> None:
+    """The Prefect environment of a CLI process, set before Prefect is imported: Prefect's INFO
+    chatter would drown the CLI's own output (``--verbose`` brings it back), no analytics, time
+    for the temporary server's first start (it migrates its SQLite database), and in ephemeral
+    mode Prefect's state beside ours, one SQLite file per INTAJ_HOME."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
+        home = os.environ.get("INTAJ_HOME") or str(default_home())
+        os.environ["PREFECT_HOME"] = os.path.join(home, "prefect")
+
+
+def reach_server() -> None:
+    """Reach the Prefect API now (a listener's start), not with the first upload."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.hello()
 
 
 def warm_up(load: Callable[[], object]) -> bool:

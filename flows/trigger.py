@@ -36,6 +36,7 @@ from db import sources as sources_db
 from db.connection import connect, database_url
 from db.dispatch import Claim
 from flows.sweep import prefect_api_url, sweep
+from pipeline.sources.registration import type_of
 
 log = logging.getLogger(__name__)
 
@@ -251,11 +252,10 @@ def accept_storage_event(
         if not known:
             return Accepted([], [], ignored=f"{name!r} does not start with a chatbot's id")
         file_name = str(name).rsplit("/", 1)[-1]
-        suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
         created = sources_db.add(
             conn,
             chatbot_id=chatbot_id,
-            type=TYPES_BY_SUFFIX.get(suffix, "file"),
+            type=type_of(file_name),
             path=path,
             name=file_name,
             origin=path,
@@ -277,9 +277,3 @@ def kick(pool: ConnectionPool, settings: Settings, accepted: Accepted) -> Accept
         except Exception as e:  # the claim was given back: the listener's sweep retries it
             log.warning("could not dispatch source %s now: %s", source_id, e)
     return Accepted(accepted.pending, done)
-
-
-TYPES_BY_SUFFIX = {
-    ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".txt": "txt",
-    ".md": "md", ".markdown": "md",
-}  # fmt: skip

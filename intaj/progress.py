@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from flows import progress
+from pipeline.run import progress
 
 
 class IngestProgress:

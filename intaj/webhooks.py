@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from intaj import app as services
+from intaj import services
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

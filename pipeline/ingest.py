@@ -1,5 +1,5 @@
-"""The stages of ingesting one data source, as plain functions (the Prefect flow in
-``flows/ingest.py`` runs each as a task).
+"""The stages of ingesting one data source, as plain functions (``pipeline/run`` runs them for
+one source, ``flows/ingest.py`` as Prefect tasks).
 
     load   -> the source row and its bytes; skips a file whose content is unchanged
     parse  -> sections (in a sandboxed child process)
@@ -14,65 +14,32 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from core.errors import (
-    DatabaseError,
-    IntajError,
-    NotFoundError,
-    ParseError,
-    SourceError,
-    StoreError,
-)
+from core.errors import DatabaseError, NotFoundError, ParseError, SourceError, StoreError
 from core.settings import Settings
 from core.types import Chunk, Document, Parsed, Section
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
-from db import sources as sources_db
 from db.chunks import ChunkRow
 from db.connection import failures_as
 from db.sources import DataSource
-from pipeline import identity
+from pipeline import identity, status
 from pipeline import sources as storage
 from pipeline.chunk import ChunkSpec, chunk_document
-from pipeline.embed import Embedder
+from pipeline.embed import Embedder, model_of
 from pipeline.embed.base import tokens_add_up
 from pipeline.parse import parse_document
-from pipeline.parse.registry import ParseLimits
+from pipeline.parse.base import ParseLimits
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass
-class SourceResult:
-    """What happened to one source; the CLI prints it and the flow returns it."""
-
-    source_id: str
-    source: str
-    status: str = "ready"
-    chunks: int = 0
-    embedded: int = 0
-    reused: int = 0
-    error: str | None = None
-    code: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "chunks": self.chunks,
-            "embedded": self.embedded,
-            "reused": self.reused,
-            "error": self.error,
-        }
 
 
 @dataclass(frozen=True)
@@ -89,12 +56,12 @@ class Loaded:
 
 
 def model_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> str:
-    """The embedding model a chatbot uses: its own setting, else the configured default."""
+    """The embedding model of the chatbot ``chatbot_id`` (see :func:`embed.model_of`)."""
     with pool.connection() as conn:
         bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
     if bot is None:
         raise NotFoundError(f"chatbot {chatbot_id} does not exist")
-    return bot.embedding_model or settings.embedding_model
+    return model_of(bot, settings)
 
 
 def fingerprint(data: bytes, spec: ChunkSpec) -> str:
@@ -107,11 +74,7 @@ def fingerprint(data: bytes, spec: ChunkSpec) -> str:
 def load(
     pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec, model: str
 ) -> Loaded:
-    with failures_as(DatabaseError, "loading the source"), pool.connection() as conn:
-        source = sources_db.get(conn, source_id=source_id)
-        if source is None:
-            raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
-        sources_db.mark_processing(conn, source_id=source_id)
+    source = status.processing(pool, source_id=source_id)
     document, pages = fetch(source, settings)
     if source.name and not document.name:
         document = dataclasses.replace(document, name=source.name)
@@ -266,37 +229,24 @@ def store(
     rows: Sequence[ChunkRow],
     run_id: str | None,
 ) -> None:
-    source = loaded.source
-    write_chunks(pool, embedder, source=source, rows=rows, run_id=run_id)
-    with failures_as(StoreError, "marking the source ready"), pool.connection() as conn:
-        sources_db.mark_ready(
-            conn,
-            source_id=source.id,
-            content_hash=loaded.fingerprint,
-            size_bytes=loaded.size_bytes,
-            chunk_count=len(rows),
-            model=embedder.model_name,
-        )
+    write_chunks(pool, embedder, source=loaded.source, rows=rows, run_id=run_id)
+    status.ready(
+        pool,
+        source_id=loaded.source.id,
+        fingerprint=loaded.fingerprint,
+        size_bytes=loaded.size_bytes,
+        chunk_count=len(rows),
+        model=embedder.model_name,
+    )
 
 
 def mark_unchanged(pool: ConnectionPool, loaded: Loaded) -> None:
-    with pool.connection() as conn:
-        sources_db.mark_ready(
-            conn,
-            source_id=loaded.source.id,
-            content_hash=loaded.fingerprint,
-            size_bytes=loaded.size_bytes,
-            chunk_count=loaded.source.chunk_count,
-            model=loaded.source.embedding_model or "",
-        )
-
-
-def mark_failed(pool: ConnectionPool, *, source_id: str, error: BaseException) -> tuple[str, str]:
-    """Record a failure on the source; the previous chunks stay. Returns (code, message)."""
-    if isinstance(error, IntajError):
-        code, message = error.code, error.message
-    else:
-        code, message = "internal_error", f"{type(error).__name__}: {error}"
-    with pool.connection() as conn:
-        sources_db.mark_failed(conn, source_id=source_id, code=code, error=message)
-    return code, message
+    """An unchanged source is ready again, with the chunks it has."""
+    status.ready(
+        pool,
+        source_id=loaded.source.id,
+        fingerprint=loaded.fingerprint,
+        size_bytes=loaded.size_bytes,
+        chunk_count=loaded.source.chunk_count,
+        model=loaded.source.embedding_model or "",
+    )

@@ -30,10 +30,11 @@ from core.errors import GenerationError
 from core.settings import Settings
 from core.types import Answer, Citation, Hit
 from db import messages as messages_db
+from db.chatbots import Chatbot
 from pipeline.chunk import reflow
 from retrieval import generate, prompt
 from retrieval.output import cited_numbers, clean
-from retrieval.search import Scope, scope_for, search
+from retrieval.search import Scope, scope_of, search
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def answer(
     pool: ConnectionPool,
     settings: Settings,
     *,
-    chatbot_id: str,
+    chatbot: Chatbot,
     message: str,
     conversation_id: str | None = None,
     k: int | None = None,
@@ -112,7 +113,7 @@ def answer(
     """THE entry point for answering (CLI, HTTP API, Python): FAQ first, abstention when
     retrieval is weak, else the chatbot's LLM when one is configured, else extractive."""
     *_, final = _events(
-        pool, settings, chatbot_id=chatbot_id, message=message,
+        pool, settings, chatbot=chatbot, message=message,
         conversation_id=conversation_id, k=k, record=record, stream=False,
     )  # fmt: skip
     assert isinstance(final, Answer)
@@ -123,7 +124,7 @@ def answer_stream(
     pool: ConnectionPool,
     settings: Settings,
     *,
-    chatbot_id: str,
+    chatbot: Chatbot,
     message: str,
     conversation_id: str | None = None,
     k: int | None = None,
@@ -133,7 +134,7 @@ def answer_stream(
     what :func:`answer` returns for the same input. FAQ, abstained and extractive answers come
     as one delta."""
     return _events(
-        pool, settings, chatbot_id=chatbot_id, message=message,
+        pool, settings, chatbot=chatbot, message=message,
         conversation_id=conversation_id, k=k, record=record, stream=True,
     )  # fmt: skip
 
@@ -142,18 +143,18 @@ def _events(
     pool: ConnectionPool,
     settings: Settings,
     *,
-    chatbot_id: str,
+    chatbot: Chatbot,
     message: str,
     conversation_id: str | None,
     k: int | None,
     record: bool,
     stream: bool,
 ) -> Iterator[str | Answer]:
-    scope = scope_for(pool, settings, chatbot_id)
+    scope = scope_of(chatbot, settings)
     conversation_id = conversation_id or str(uuid.uuid4())
     vector = scope.embedder.embed([message])[0]
     hits = search(
-        pool, settings, chatbot_id=chatbot_id, query=message, k=k or settings.search_k,
+        pool, settings, chatbot=chatbot, query=message, k=k or settings.search_k,
         query_vector=vector,
     )  # fmt: skip
     llm = None
@@ -180,7 +181,7 @@ def _events(
             yield result.answer
     result = replace(result, conversation_id=conversation_id)
     if record:
-        _record(pool, chatbot_id=chatbot_id, message=message, result=result, info=info)
+        _record(pool, chatbot_id=chatbot.id, message=message, result=result, info=info)
     yield result
 
 

@@ -16,7 +16,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
 from itertools import chain
 from typing import Annotated, Any, Literal
 
@@ -26,17 +25,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import errors
 from core.settings import Settings
-from core.types import Answer, Hit
+from core.types import Answer
 from db.chatbots import Chatbot
-from db.search import Filters
 from retrieval.answer import answer, answer_stream
 from retrieval.auth import Caller, authenticate, authorize
+from retrieval.schemas import (
+    AnswerOut,
+    ErrorOut,
+    SearchFilters,
+    SearchOut,
+    Text,
+    answer_json,
+    error_body,
+    hit_json,
+)
 from retrieval.search import search
 
 log = logging.getLogger(__name__)
@@ -55,89 +63,6 @@ HTTP_CODES = {
     413: "payload_too_large",
     422: "invalid_request",
 }
-
-
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
-def _text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-Text = Annotated[str, Field(min_length=1), AfterValidator(_text)]
-
-
-class SearchFilters(BaseModel):
-    """Allow-listed filters; each narrows the chatbot's own knowledge, nothing widens it."""
-
-    model_config = ConfigDict(extra="forbid")
-    source_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
-    source_types: (
-        list[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]] | None
-    ) = Field(default=None, max_length=20)  # fmt: skip
-    kinds: list[Literal["document", "faq"]] | None = Field(default=None, max_length=2)
-
-    def to_filters(self) -> Filters:
-        return Filters(
-            source_ids=tuple(str(s) for s in self.source_ids) if self.source_ids else None,
-            source_types=tuple(self.source_types) if self.source_types else None,
-            kinds=tuple(self.kinds) if self.kinds else None,
-        )
-
-
-class CitationOut(BaseModel):
-    number: int
-    source: str
-    metadata: dict[str, Any]
-    snippet: str
-    score: float
-
-
-class AnswerOut(BaseModel):
-    answer: str
-    citations: list[CitationOut]
-    confidence: float
-    abstained: bool
-    conversation_id: str | None
-
-
-class HitOut(BaseModel):
-    content: str
-    score: float
-    source: str
-    metadata: dict[str, Any]
-
-
-class SearchOut(BaseModel):
-    hits: list[HitOut]
-
-
-class ErrorOut(BaseModel):
-    error: dict[str, Any]
-
-
-def answer_json(result: Answer) -> dict[str, Any]:
-    return {
-        "answer": result.answer,
-        "citations": [asdict(c) for c in result.citations],
-        "confidence": result.confidence,
-        "abstained": result.abstained,
-        "conversation_id": result.conversation_id,
-    }
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "content": hit.content,
-        "score": round(hit.score, 4),
-        "source": hit.source,
-        "metadata": hit.metadata,
-    }
 
 
 def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
@@ -188,7 +113,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     )
     def post_message(body: MessageIn, bot: Bot) -> Any:
         kwargs: dict[str, Any] = {
-            "chatbot_id": bot.id,
+            "chatbot": bot,
             "message": body.message,
             "conversation_id": str(body.conversation_id) if body.conversation_id else None,
         }
@@ -211,7 +136,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         hits = search(
             pool,
             settings,
-            chatbot_id=bot.id,
+            chatbot=bot,
             query=body.query,
             k=body.k,
             filters=body.filters.to_filters() if body.filters else None,

@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 
 from core.types import Hit
 from db.search import Filters
-from retrieval.search import Mode, search
+from retrieval.search import Mode, load_chatbot, search
 
 
 def to_document(hit: Hit) -> Document:
@@ -55,7 +55,7 @@ class ChatbotRetriever(BaseRetriever):
         hits = search(
             self.pool,
             self.settings,
-            chatbot_id=self.chatbot_id,
+            chatbot=load_chatbot(self.pool, self.chatbot_id),
             query=query,
             k=self.k,
             filters=self.filters,

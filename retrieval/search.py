@@ -24,7 +24,7 @@ from db import chunks as chunks_db
 from db import search as search_db
 from db.chatbots import Chatbot
 from db.search import Filters
-from pipeline.embed import Embedder, get_embedder
+from pipeline.embed import Embedder, embedder_of
 from retrieval import rerank
 
 Mode = Literal["hybrid", "vector"]
@@ -39,19 +39,24 @@ class Scope:
     embedder: Embedder
 
 
-def scope_for(pool: ConnectionPool, settings: Settings, chatbot_id: str) -> Scope:
+def load_chatbot(pool: ConnectionPool, chatbot_id: str) -> Chatbot:
+    """The chatbot to search or answer for, by id (callers holding only an id)."""
     with pool.connection() as conn:
         bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
     if bot is None:
         raise NotFoundError(f"chatbot {chatbot_id} does not exist")
-    return Scope(bot, get_embedder(settings, bot.embedding_model or settings.embedding_model))
+    return bot
+
+
+def scope_of(chatbot: Chatbot, settings: Settings) -> Scope:
+    return Scope(chatbot, embedder_of(chatbot, settings))
 
 
 def search(
     pool: ConnectionPool,
     settings: Settings,
     *,
-    chatbot_id: str,
+    chatbot: Chatbot,
     query: str,
     k: int = 5,
     filters: Filters | None = None,
@@ -59,7 +64,7 @@ def search(
     query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
     """The ``k`` best hits for ``query`` in one chatbot, best first."""
-    scope = scope_for(pool, settings, chatbot_id)
+    scope = scope_of(chatbot, settings)
     query = query[:MAX_QUERY_CHARS]
     vector = query_vector if query_vector is not None else scope.embedder.embed([query])[0]
     reranker = None
@@ -72,7 +77,7 @@ def search(
             return []
         rows = search_db.search(
             conn,
-            chatbot_id=chatbot_id,
+            chatbot_id=chatbot.id,
             model=scope.embedder.model_name,
             dimensions=dims,
             query_vector=vector,

@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from core.errors import IntajError
 from core.settings import Settings
-from pipeline import ingest
+from pipeline import ingest, status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder
 from pipeline.sources import storage_for
@@ -51,7 +51,7 @@ def ingest_once(
             before_store()
         ingest.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
     except IntajError as e:
-        ingest.mark_failed(pool, source_id=source_id, error=e)
+        status.failed(pool, source_id=source_id, error=e)
         return e
     return None
 

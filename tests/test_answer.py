@@ -42,7 +42,7 @@ def test_a_verbatim_faq_question_is_answered_from_the_faq(
     pool: ConnectionPool, settings: Settings, shop: Chatbot
 ) -> None:
     result = answer(
-        pool, settings, chatbot_id=shop.id,
+        pool, settings, chatbot=shop,
         message="Can I cancel my rental booking and get a refund?",
     )  # fmt: skip
     assert not result.abstained
@@ -54,7 +54,7 @@ def test_a_verbatim_faq_question_is_answered_from_the_faq(
 def test_a_document_question_is_answered_with_cited_passages(
     pool: ConnectionPool, settings: Settings, shop: Chatbot
 ) -> None:
-    result = answer(pool, settings, chatbot_id=shop.id, message="Who started Northwind Bikes?")
+    result = answer(pool, settings, chatbot=shop, message="Who started Northwind Bikes?")
     assert not result.abstained
     assert "Marta Okafor" in result.answer
     cited = [c for c in result.citations if "Marta Okafor" in c.snippet]
@@ -65,9 +65,7 @@ def test_a_document_question_is_answered_with_cited_passages(
 def test_a_question_outside_the_knowledge_abstains(
     pool: ConnectionPool, settings: Settings, shop: Chatbot
 ) -> None:
-    result = answer(
-        pool, settings, chatbot_id=shop.id, message="What is the boiling point of tungsten?"
-    )
+    result = answer(pool, settings, chatbot=shop, message="What is the boiling point of tungsten?")
     assert result.abstained
     assert result.citations == ()
     assert "could not find" in result.answer
@@ -76,9 +74,9 @@ def test_a_question_outside_the_knowledge_abstains(
 def test_both_turns_are_recorded_in_one_conversation(
     pool: ConnectionPool, settings: Settings, shop: Chatbot
 ) -> None:
-    first = answer(pool, settings, chatbot_id=shop.id, message="Who started Northwind Bikes?")
+    first = answer(pool, settings, chatbot=shop, message="Who started Northwind Bikes?")
     answer(
-        pool, settings, chatbot_id=shop.id, message="Do you rent e-bikes?",
+        pool, settings, chatbot=shop, message="Do you rent e-bikes?",
         conversation_id=first.conversation_id,
     )  # fmt: skip
     assert first.conversation_id is not None
@@ -116,5 +114,5 @@ def test_a_sentence_found_in_two_copies_of_a_document_is_said_once(
     with tenants(pool, "two-copies") as (bot,):
         add_document(pool, embedder, bot, "handbook.pdf", old)
         add_document(pool, embedder, bot, "handbook (1).pdf", new)
-        result = answer(pool, settings, chatbot_id=bot.id, message="What do late e-bikes cost?")
+        result = answer(pool, settings, chatbot=bot, message="What do late e-bikes cost?")
     assert result.answer.count(late) == 1

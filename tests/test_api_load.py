@@ -159,7 +159,7 @@ def test_a_failed_request_leaves_nothing_on_the_pooled_connection(
         # A's search sets hnsw.ef_search and hnsw.iterative_scan for its transaction, then
         # its statement fails there (a query vector of the wrong dimension).
         with pytest.raises(psycopg.errors.DataException, match="dimensions"):
-            search(pool, settings, chatbot_id=a.id, query="late fee",
+            search(pool, settings, chatbot=a, query="late fee",
                    query_vector=np.ones(3, dtype=np.float32))  # fmt: skip
 
         with serving(create_app(api_settings(settings), pool=pool)) as url:

@@ -165,7 +165,7 @@ def test_summing_token_counts_gives_the_same_chunks(embedder: Embedder) -> None:
 
 
 def test_only_tokenizers_that_split_at_whitespace_add_up() -> None:
-    from pipeline.embed.onnx import adds_up
+    from pipeline.embed.tokens import adds_up
 
     bert = {
         "normalizer": {"type": "BertNormalizer"},

@@ -20,7 +20,8 @@ from core.errors import ConfigError
 from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
 from pipeline.embed.local import LocalEmbedder
-from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, cached_file, read_spec
+from pipeline.embed.model_files import cached_file, read_spec
+from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder
 from pipeline.embed.registry import provider_for
 
 SENTENCES = [

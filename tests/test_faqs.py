@@ -72,7 +72,7 @@ def test_faq_hits_are_cited_as_faqs(
             conn, chatbot_id=bot.id, question="Can I bring my dog?", answer="Dogs are welcome."
         )
     sync(pool, embedder, chatbot_id=bot.id)
-    hits = search(pool, settings, chatbot_id=bot.id, query="Can I bring my dog?", k=3)
+    hits = search(pool, settings, chatbot=bot, query="Can I bring my dog?", k=3)
     assert hits[0].source == f"faq:{faq.id}"
     assert hits[0].metadata["answer"] == "Dogs are welcome."
     assert hits[0].score > 0.99

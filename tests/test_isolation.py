@@ -78,12 +78,12 @@ def test_search_is_confined_to_one_chatbot_even_when_another_crowds_the_query(
     assert "hnsw" in plan  # the index exists and serves this model's queries
 
     for mode in ("vector", "hybrid"):
-        hits = search(pool, settings, chatbot_id=mine.id, query=query, k=5, mode=mode)  # type: ignore[arg-type]
+        hits = search(pool, settings, chatbot=mine, query=query, k=5, mode=mode)  # type: ignore[arg-type]
         assert len(hits) == 5, mode
         assert all(h.content in FACTS for h in hits), mode
         assert hits[0].content == FACTS[0], mode
 
-    crowd_hits = search(pool, settings, chatbot_id=crowd.id, query=query, k=10)
+    crowd_hits = search(pool, settings, chatbot=crowd, query=query, k=10)
     assert len(crowd_hits) == 10
     assert not any(h.content in FACTS for h in crowd_hits)
 
@@ -101,7 +101,7 @@ def test_filters_only_narrow_the_chatbot_scope(
     theirs = add_source(pool, other, embedder, rows_for(FACTS[3:], embedder.embed(FACTS[3:])))
     # Naming the other chatbot's source id in a filter returns nothing, not their chunks.
     hits = search(
-        pool, settings, chatbot_id=mine.id, query="deposit refund", k=5,
+        pool, settings, chatbot=mine, query="deposit refund", k=5,
         filters=Filters(source_ids=(theirs,)),
     )  # fmt: skip
     assert hits == []

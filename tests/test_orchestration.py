@@ -98,7 +98,7 @@ def test_upload_is_ingested_and_visible_in_prefect(
         wait_for(lambda: listening(logs, "e2e", proc), timeout=60)
         source_id = upload(pool, settings, bot.id, "repairs.txt", FIRST.encode())
         wait_for(lambda: ready(pool, source_id), timeout=30, every=0.2)
-    hits = search(pool, settings, chatbot_id=bot.id, query="How fast are punctures fixed?", k=1)
+    hits = search(pool, settings, chatbot=bot, query="How fast are punctures fixed?", k=1)
     assert "fifteen minutes" in hits[0].content
     with pool.connection() as conn:
         row = conn.execute(
@@ -171,7 +171,7 @@ def test_killed_run_keeps_the_old_chunks_and_is_retried(
     swept = sweep(pool, settings, lease_seconds=1)
     assert source_id in swept.failed_sources
     assert status_of(pool, source_id) == ("failed", "worker_lost")
-    hits = search(pool, settings, chatbot_id=bot.id, query="punctures", k=1)
+    hits = search(pool, settings, chatbot=bot, query="punctures", k=1)
     assert "fifteen minutes" in hits[0].content  # still answering from the old chunks
     results = retry_failed(chatbot_id=bot.id, sweep_first=False)
     assert [r["status"] for r in results] == ["ready"]

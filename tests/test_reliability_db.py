@@ -11,7 +11,7 @@ the next run converges to exactly one version with no duplicate rows.
 
 The server is this module's own (tests/fix_pgserver.py), so crashing it leaves the session's
 shared server alone. The stages run as the flow runs them (flows/ingest.py runs the same
-functions as tasks and records a failure with ``ingest.mark_failed``).
+functions as tasks and records a failure with ``pipeline.status.failed``).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def test_a_fault_between_transactions_costs_nothing(
     assert status_of(db, source_id) == ("ready", None)
     rows = chunk_set(db, source_id)
     assert one_version(rows) and all(c.startswith("Revision 2") for _, c, _ in rows)
-    hits = search(db, own, chatbot_id=bot.id, query="collected within 21 minutes", k=1)
+    hits = search(db, own, chatbot=bot, query="collected within 21 minutes", k=1)
     assert hits and "Revision 2, rule 1" in hits[0].content
 
 

@@ -31,7 +31,7 @@ from core.errors import SourceError
 from core.settings import Settings
 from db import open_pool
 from db.chatbots import Chatbot
-from intaj.app import Context, register
+from intaj.services import Context, register
 from pipeline.embed import Embedder
 from retrieval.search import search
 from tests.fix_ingest import chunk_set, ingest_once, one_version, rewrite, version
@@ -151,7 +151,7 @@ def test_a_full_database_disk_fails_the_swap_and_keeps_serving_the_old_version(
         assert "out of disk space" in error.message and "Free space" in error.message
         assert status_of(db, source_id) == ("failed", "disk_full")
         assert chunk_set(db, source_id) == before
-        hits = search(db, own, chatbot_id=bot.id, query="collected within 11 minutes", k=1)
+        hits = search(db, own, chatbot=bot, query="collected within 11 minutes", k=1)
         assert hits and hits[0].content.startswith("Revision 1")  # reads still work
         ballast[0].unlink()  # space freed
         assert ingest_once(db, own, embedder, source_id) is None

@@ -52,8 +52,8 @@ def test_a_local_cross_encoder_orders_the_hits(
     reranking = settings.model_copy(update={"rerank_model": str(reranker_folder)})
     with tenants(pool, "rerank") as (bot,):
         add_document(pool, embedder, bot, "shop.txt", PASSAGES)
-        fused = search(pool, settings, chatbot_id=bot.id, query=query, k=5)
-        reranked = search(pool, reranking, chatbot_id=bot.id, query=query, k=3)
+        fused = search(pool, settings, chatbot=bot, query=query, k=5)
+        reranked = search(pool, reranking, chatbot=bot, query=query, k=3)
 
     # The reranker's own scores, computed here independently of the search code.
     judge = CrossEncoder(str(reranker_folder))
@@ -82,9 +82,9 @@ def test_a_reranker_that_is_not_available_locally_is_turned_off_with_a_warning(
     query = "When does the Riverside shop open?"
     with tenants(pool, "rerank-missing") as (bot,):
         add_document(pool, embedder, bot, "shop.txt", PASSAGES)
-        plain = search(pool, settings, chatbot_id=bot.id, query=query, k=3)
+        plain = search(pool, settings, chatbot=bot, query=query, k=3)
         with caplog.at_level(logging.WARNING, logger="retrieval.rerank"):
-            hits = search(pool, missing, chatbot_id=bot.id, query=query, k=3)
+            hits = search(pool, missing, chatbot=bot, query=query, k=3)
 
     assert [h.chunk_id for h in hits] == [h.chunk_id for h in plain]
     assert "is not available locally" in caplog.text

@@ -5,52 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from core.errors import ConfigError, SourceError
 from core.settings import Settings
 from pipeline.sources import fetch, storage_for
 from pipeline.sources.s3 import S3Storage
+from tests import fix_s3
+from tests.fix_s3 import bucket
 
+moto_endpoint = fix_s3.moto_endpoint
 BUCKET = "intaj-test"
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def settings(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    settings = Settings(
-        home=tmp_path,
-        s3_endpoint_url=endpoint,
-        s3_region="us-east-1",
-        s3_access_key_id="testing",
-        s3_secret_access_key="testing",
-    )
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield settings
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    client.delete_bucket(Bucket=BUCKET)
+def settings(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    with bucket(moto_endpoint, BUCKET, tmp_path, monkeypatch) as settings:
+        yield settings
 
 
 def test_write_read_delete(settings: Settings) -> None:

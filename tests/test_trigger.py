@@ -28,8 +28,7 @@ from db.connection import connect, database_url
 from db.dispatch import Claim
 from flows.sweep import sweep
 from flows.trigger import Dispatcher, Listener
-from intaj import app as services
-from intaj import webhooks
+from intaj import services, webhooks
 from tests.fix_orchestration import upload, wait_for
 
 TEXT = b"Northwind Bikes rents tandem bicycles on weekends.\n"

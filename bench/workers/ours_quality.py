@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from db import sources as sources_db
-    from intaj import app as services
+    from intaj import services
     from retrieval.search import search
 
     ctx = services.context()
@@ -47,9 +47,7 @@ def main() -> None:
         settings = ctx.settings.model_copy(update={"search_fusion": fusion})
         rows = []
         for q in questions:
-            hits = search(
-                ctx.pool, settings, chatbot_id=bot.id, query=q["question"], k=10, mode=mode
-            )
+            hits = search(ctx.pool, settings, chatbot=bot, query=q["question"], k=10, mode=mode)
             rows.append(
                 {
                     "id": q["id"],

@@ -5,6 +5,6 @@ model name (stored with every vector) and counts tokens the way its model does.
 """
 
 from pipeline.embed.base import Embedder, check_vectors
-from pipeline.embed.registry import get_embedder
+from pipeline.embed.registry import embedder_of, get_embedder, model_of
 
-__all__ = ["Embedder", "check_vectors", "get_embedder"]
+__all__ = ["Embedder", "check_vectors", "embedder_of", "get_embedder", "model_of"]

@@ -12,14 +12,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pipeline.embed.base import check_vectors
-
-if TYPE_CHECKING:
-    from pipeline.embed.onnx import ModelSpec, Tokens
+from pipeline.embed.model_files import ModelSpec
+from pipeline.embed.tokens import Tokens
 
 
 def usable_cpus() -> int:

@@ -30,9 +30,8 @@ import numpy as np
 
 from core.errors import EmbeddingError
 from pipeline.embed.batches import BatchedEmbedder, padded, pooled
-from pipeline.embed.onnx import (
+from pipeline.embed.model_files import (
     ModelSpec,
-    Tokens,
     cached_file,
     model_fingerprint,
     model_folder,
@@ -40,6 +39,7 @@ from pipeline.embed.onnx import (
     read_spec,
     traceable_transformer,
 )
+from pipeline.embed.tokens import Tokens
 
 RECIPE = "bf16-1"  # bump when the trace recipe changes: cached files of other recipes are rebuilt
 PAD_TO = 16

@@ -52,7 +52,7 @@ class LocalEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 512)
         self.batch_size = batch_size
         # Its own copy for counting: the chunk stage counts tokens while another source
-        # embeds (flows/ingest.py), and a tokenizer switches its truncation state per call.
+        # embeds (pipeline/run/line.py), and a tokenizer switches its truncation state per call.
         self._tokenizer = copy.deepcopy(self._model.tokenizer)
         # model_max_length is the model's truncation limit (max_seq_length) in
         # sentence-transformers >= 5: leave it; count_tokens counts long texts with verbose=False.

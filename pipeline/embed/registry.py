@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from core.errors import ConfigError
 from core.settings import Settings
+from db.chatbots import Chatbot
 from pipeline.embed.base import Embedder
 
 
@@ -74,6 +75,17 @@ def get_embedder(settings: Settings, model: str | None = None) -> Embedder:
     """The embedder for ``model`` (default: the configured one)."""
     model = model or settings.embedding_model
     return _cached(provider_for(settings, model), model, settings)
+
+
+def model_of(chatbot: Chatbot, settings: Settings) -> str:
+    """The embedding model a chatbot uses: its own (set by ``intaj reembed``), else the
+    configured default (``INTAJ_EMBEDDING_MODEL``)."""
+    return chatbot.embedding_model or settings.embedding_model
+
+
+def embedder_of(chatbot: Chatbot, settings: Settings) -> Embedder:
+    """The embedder of the chatbot's model (:func:`model_of`)."""
+    return get_embedder(settings, model_of(chatbot, settings))
 
 
 def provider_for(settings: Settings, model: str) -> str:

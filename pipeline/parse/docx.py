@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import docx
 from docx.table import Table
@@ -19,11 +18,9 @@ from docx.text.paragraph import Paragraph
 
 from core.errors import ParseError
 from core.types import Parsed
+from pipeline.parse.base import ParseLimits
 from pipeline.parse.sections import SectionBuilder, clean_inline
 from pipeline.parse.zipcheck import check_archive
-
-if TYPE_CHECKING:
-    from pipeline.parse.registry import ParseLimits
 
 _HEADING = re.compile(r"^(?:heading\s*(\d)|title)$", re.IGNORECASE)
 

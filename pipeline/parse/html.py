@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
 from core.errors import ParseError
 from core.types import Parsed
+from pipeline.parse.base import ParseLimits
 from pipeline.parse.sections import SectionBuilder, clean_inline
-
-if TYPE_CHECKING:
-    from pipeline.parse.registry import ParseLimits
 
 DROPPED = frozenset(
     {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template",

@@ -17,17 +17,15 @@ import importlib.util
 import io
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bs4 import BeautifulSoup, Tag
 
 from core.errors import ParseError
 from core.types import Parsed
+from pipeline.parse.base import ParseLimits
 from pipeline.parse.html import table_rows
 from pipeline.parse.sections import SectionBuilder, clean_inline
-
-if TYPE_CHECKING:
-    from pipeline.parse.registry import ParseLimits
 
 SPACY_MODEL = "en_core_web_sm"
 

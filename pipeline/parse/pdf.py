@@ -11,17 +11,14 @@ import io
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
 from core.errors import ParseError
 from core.types import Parsed, Section
+from pipeline.parse.base import ParseLimits
 from pipeline.parse.sections import clean_block, clean_inline
-
-if TYPE_CHECKING:
-    from pipeline.parse.registry import ParseLimits
 
 # pypdf logs a warning for every oddity of a broken file; they are not ours to report.
 logging.getLogger("pypdf").setLevel(logging.ERROR)

@@ -12,27 +12,14 @@ Errors (all :class:`core.errors.ParseError`, by ``code``): ``empty_document``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from core.errors import ParseError
 from core.types import Document, Parsed
 from pipeline.parse import detect, docx, html, other, pdf, sandbox, text
+from pipeline.parse.base import ParseLimits, Parser
 
-
-@dataclass(frozen=True, slots=True)
-class ParseLimits:
-    """Per-document budget. ``sandbox=False`` parses in this process (no time/memory limit)."""
-
-    max_seconds: float = 60.0
-    max_memory_bytes: int = 1536 * 1024 * 1024
-    max_pages: int = 2000
-    max_text_chars: int = 20_000_000
-    sandbox: bool = True
-
-
-# A parser: (file bytes, file name, limits) -> Parsed; pure, raises ParseError.
-Parser = Callable[[bytes, str, ParseLimits], Parsed]
+__all__ = ["PARSERS", "ParseLimits", "Parser", "detect_type", "parse_document"]
 
 
 PARSERS: Mapping[str, Parser] = {

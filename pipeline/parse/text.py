@@ -9,14 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import TYPE_CHECKING
 
 from core.errors import ParseError
 from core.types import Parsed, Section
+from pipeline.parse.base import ParseLimits
 from pipeline.parse.sections import SectionBuilder, clean_block
-
-if TYPE_CHECKING:
-    from pipeline.parse.registry import ParseLimits
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")

@@ -16,7 +16,7 @@ from types import TracebackType
 from psycopg_pool import ConnectionPool
 
 from db import runs as runs_db
-from flows.progress import Report
+from pipeline.run.progress import Report
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""The orchestration commands of the ``intaj`` CLI: ``listen`` (the upload trigger),
-``serve-flows`` (every deployment in one process) and ``sweep`` (fail runs that lost their
-worker). Registered on the main app by :func:`register`; the logic lives in ``flows/``."""
+"""The orchestration commands: ``intaj listen`` (the upload trigger), ``intaj serve-flows``
+(every deployment in one process) and ``intaj sweep`` (fail runs that lost their worker); the
+logic lives in ``flows/``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import threading
 from typing import Annotated, Any
 
 import typer
-
-from core.errors import IntajError
 
 
 def _stop_on_signals() -> threading.Event:
@@ -48,7 +46,7 @@ def listen(
     ones on start and every N seconds), claim each once, and ingest it. Stops on
     SIGINT/SIGTERM."""
     from flows.trigger import Dispatcher, Listener, resolve_mode
-    from intaj import app as services
+    from intaj import services
 
     if mode not in ("auto", "deployment", "in-process"):
         raise typer.BadParameter("choose auto, deployment or in-process", param_hint="--mode")
@@ -64,9 +62,6 @@ def listen(
             _warm_up(settings)
         dispatcher = Dispatcher(ctx.pool, settings, resolved)
         Listener(settings, dispatcher, stop=stop, announce=_say).run()
-    except IntajError as e:
-        typer.secho(f"error: {e.message}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from e
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _say("stopped")
@@ -81,13 +76,11 @@ def _say(message: str) -> None:
 
 def _warm_up(settings: Any) -> None:
     """Load the embedding model and reach the Prefect API before the first upload arrives."""
+    from flows.startup import reach_server
     from pipeline.embed import get_embedder
 
     get_embedder(settings)
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        client.hello()
+    reach_server()
 
 
 def serve_flows(
@@ -110,14 +103,10 @@ def sweep(
     """Fail ingestion runs whose heartbeat is older than the lease (worker lost), and their
     sources (error_code worker_lost, previous chunks kept), so retry-failed re-runs them."""
     from flows.sweep import sweep as run_sweep
-    from intaj import app as services
+    from intaj import services
 
-    try:
-        ctx = services.context()
-        swept = run_sweep(ctx.pool, ctx.settings, lease_seconds=lease)
-    except IntajError as e:
-        typer.secho(f"error: {e.message}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from e
+    ctx = services.context()
+    swept = run_sweep(ctx.pool, ctx.settings, lease_seconds=lease)
     if as_json:
         typer.echo(json.dumps({
             "lost_runs": swept.lost_runs, "failed_sources": swept.failed_sources,
@@ -128,9 +117,3 @@ def sweep(
             f"{len(swept.lost_runs)} lost runs failed ({len(swept.failed_sources)} sources),"
             f" {len(swept.stale_claims)} stale claims failed"
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(listen)
-    app.command("serve-flows")(serve_flows)
-    app.command()(sweep)

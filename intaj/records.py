@@ -1,0 +1,73 @@
+"""The records a CLI command lists or edits: a chatbot's sources, FAQs and connections, and
+the schema's migrations. Wiring only: the SQL is in ``db/``, the embedding in ``pipeline/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.crypto import keyring_for
+from core.settings import get_settings
+from db import connections as connections_db
+from db import faqs as faqs_db
+from db import migrate
+from db import sources as sources_db
+from db.chatbots import Chatbot
+from db.connection import connect, database_url
+from db.faqs import Faq
+from db.migrate import Migration
+from db.sources import DataSource
+from intaj.services import Context
+from pipeline.embed import embedder_of
+from pipeline.faqs import FaqSync, sync
+
+
+def sources(ctx: Context, bot: Chatbot) -> list[DataSource]:
+    with ctx.pool.connection() as conn:
+        return sources_db.list_for(conn, chatbot_id=bot.id)
+
+
+def add_faqs(ctx: Context, bot: Chatbot, pairs: list[tuple[str, str]]) -> tuple[list[Faq], FaqSync]:
+    """Add (question, answer) pairs (the same question again: its answer replaced), then
+    embed the new or changed ones."""
+    with ctx.pool.connection() as conn:
+        added = [faqs_db.add(conn, chatbot_id=bot.id, question=q, answer=a) for q, a in pairs]
+    return added, sync(ctx.pool, embedder_of(bot, ctx.settings), chatbot_id=bot.id)
+
+
+def faqs(ctx: Context, bot: Chatbot) -> list[Faq]:
+    with ctx.pool.connection() as conn:
+        return faqs_db.list_for(conn, chatbot_id=bot.id)
+
+
+def delete_faq(ctx: Context, faq_id: str) -> bool:
+    with ctx.pool.connection() as conn:
+        return faqs_db.delete(conn, faq_id=faq_id)
+
+
+def add_connection(ctx: Context, bot: Chatbot, platform: str, credentials: dict[str, str]) -> str:
+    """A connection of ``bot``, its credentials encrypted (AES-256-GCM, bound to the row)."""
+    with ctx.pool.connection() as conn:
+        return connections_db.add(
+            conn, user_id=bot.user_id, chatbot_id=bot.id, platform=platform,
+            credentials=credentials, keyring=keyring_for(ctx.settings),
+        )  # fmt: skip
+
+
+def connections(ctx: Context, bot: Chatbot | None) -> list[dict[str, Any]]:
+    """Connections (of ``bot``, or all), credentials masked."""
+    with ctx.pool.connection() as conn:
+        return connections_db.list_masked(
+            conn, keyring=keyring_for(ctx.settings), chatbot_id=bot.id if bot else None
+        )
+
+
+def rotate_keys(ctx: Context) -> int:
+    """Re-encrypt every connection with the current key; how many."""
+    with ctx.pool.connection() as conn:
+        return connections_db.rotate(conn, keyring=keyring_for(ctx.settings))
+
+
+def upgrade() -> list[Migration]:
+    """Apply pending migrations; the ones applied."""
+    with connect(database_url(get_settings()), autocommit=True) as conn:
+        return migrate.upgrade(conn)

@@ -1,0 +1,126 @@
+"""What a CLI command or an HTTP route does, wired from settings to the pool, the pipeline,
+the flows and retrieval: the composition root's services. No pipeline or retrieval logic.
+(The records a command lists or edits, FAQs and connections, are in ``intaj/records.py``.)"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg_pool import ConnectionPool
+
+from core.errors import NotFoundError
+from core.settings import Settings, get_settings
+from db import chatbots as chatbots_db
+from db import open_pool
+from db import runs as runs_db
+from db.chatbots import Chatbot
+from pipeline.embed import embedder_of
+from pipeline.run.result import SourceResult
+from pipeline.sources import registration
+from pipeline.sources.registration import Registration
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    pool: ConnectionPool
+
+
+def context() -> Context:
+    settings = get_settings()
+    return Context(settings, open_pool(settings))
+
+
+def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:
+    """A chatbot of the local profile by name or id; created when ``create`` is set."""
+    with ctx.pool.connection() as conn:
+        found = chatbots_db.find(conn, ref=ref)
+        if found is not None:
+            return found
+        if not create:
+            raise NotFoundError(
+                f"no chatbot named {ref!r}: ingest something first"
+                f" (intaj ingest FILE --chatbot {ref})"
+            )
+        owner = chatbots_db.local_profile(conn)
+        return chatbots_db.get_or_create(
+            conn, user_id=owner, name=ref, language=ctx.settings.default_language
+        )
+
+
+def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None) -> Registration:
+    """``ref`` (a file or a URL) as a data source of ``bot`` (``pipeline/sources``)."""
+    return registration.register(ctx.pool, ctx.settings, bot, ref, crawl=crawl)
+
+
+def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> list[SourceResult]:
+    """Ingest the registered sources: those whose bytes are already ingested are reported as
+    reused without starting a flow (a skipped run is recorded); the rest run through the
+    ``ingest-chatbot`` flow. One result per registration, in order (a refused one failed)."""
+    sources = {r.source.id: r.source for r in registrations if r.source is not None}
+    changed = [r.source.id for r in registrations if r.source is not None and not r.unchanged]
+    changed = list(dict.fromkeys(changed))
+    ran: dict[str, SourceResult] = {}
+    if changed:  # Prefect is imported (and its server started) only when there is work
+        temporary_server = _warm_up(ctx, bot)
+        from flows.ingest import ingest_chatbot
+        from flows.startup import flow_settings
+
+        with flow_settings(temporary_server):
+            outcomes = ingest_chatbot(bot.id, source_ids=changed)
+        ran = {i: SourceResult(i, **r) for i, r in zip(changed, outcomes, strict=True)}
+    skipped = [(i, s.chunk_count) for i, s in sources.items() if i not in ran]
+    with ctx.pool.connection() as conn:
+        runs_db.record_skipped(conn, chatbot_id=bot.id, sources=skipped)
+    return [
+        SourceResult.refused(r.ref, r.error or "not registered")
+        if r.source is None
+        else ran.get(r.source.id)
+        or SourceResult.unchanged(r.source.id, r.source.path, r.source.chunk_count)
+        for r in registrations
+    ]
+
+
+def _warm_up(ctx: Context, bot: Chatbot) -> bool:
+    """Prefect's temporary server and, meanwhile, what the flow's first source would otherwise
+    wait for: the chatbot's embedding model and the parse sandbox's fork server (and, in
+    ``flows/startup.py``, the flow engine's modules). Returns whether the server is a temporary
+    one."""
+    from flows.startup import warm_up
+
+    def meanwhile() -> None:
+        embedder_of(bot, ctx.settings)
+        if ctx.settings.parse_sandbox:
+            from pipeline.parse import sandbox
+
+            sandbox.warm_up()
+
+    return warm_up(meanwhile)
+
+
+def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
+    """The one-time work of a fresh machine, done now instead of in the first ingest: the
+    database (started and migrated by :func:`context`), the default embedding model's runtime
+    files (ONNX export and int8 quantization, or the bf16 trace) and Prefect's database, the
+    last two side by side.
+    ``report(step, what, seconds)`` is called after each step."""
+    from flows.startup import prepare_prefect
+    from pipeline.embed import get_embedder
+
+    def timed(fn: Callable[[], str]) -> tuple[str, float]:
+        start = time.perf_counter()
+        return fn(), time.perf_counter() - start
+
+    with ThreadPoolExecutor(1, thread_name_prefix="intaj-prepare") as background:
+        prefect = background.submit(timed, prepare_prefect)
+        model, seconds = timed(lambda: f"{get_embedder(ctx.settings).model_name} is ready")
+        report("embedding model", model, seconds)
+        report("Prefect", *prefect.result())
+
+
+def examples_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples"

@@ -1,0 +1,198 @@
+"""One source's ingestion, start to end, without Prefect: :func:`prepare` (its run row and
+lease started, then load, parse and chunk), :func:`embed`, :func:`finish` (store it and mark it
+ready, or mark it failed; close the run row and the lease). ``error`` on the :class:`Job`
+stops the stages that follow; :func:`finish` records it.
+
+The stages are passed in (:class:`Stages`): ``flows/ingest.py`` passes Prefect tasks for
+``ingest-data-source`` and :data:`PLAIN_STAGES` inside each ``ingest-source`` task. What the
+orchestrator adds around a source (its flow run id on the run row, a report of the finished
+source) comes in :class:`Hooks`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import NotFoundError
+from core.settings import get_settings
+from core.types import Chunk
+from db import open_pool
+from db import runs as runs_db
+from db import sources as sources_db
+from db.chunks import ChunkRow
+from pipeline import ingest, status
+from pipeline.chunk import ChunkSpec
+from pipeline.embed import get_embedder
+from pipeline.run import progress
+from pipeline.run.result import SourceResult
+from pipeline.run.retry import retried
+from pipeline.run.tracking import RunTracker
+
+
+@dataclass(frozen=True)
+class Stages:
+    load: Callable[..., Any]
+    parse: Callable[..., Any]
+    chunk: Callable[..., Any]
+    embed: Callable[..., Any]
+    store: Callable[..., Any]
+
+
+# The stages as plain calls: load and store retried as the retrying stage tasks are.
+PLAIN_STAGES = Stages(
+    retried(ingest.load), ingest.parse, ingest.chunk, ingest.embed, retried(ingest.store)
+)
+
+
+def _nothing(result: SourceResult) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """``flow_run_id``: recorded on the run row; ``finished``: called with each source's
+    result once it is stored or failed (a report: its errors are the caller's to swallow)."""
+
+    flow_run_id: str | None = None
+    finished: Callable[[SourceResult], None] = _nothing
+
+
+@dataclass
+class Job:
+    """One source on its way through the stages."""
+
+    result: SourceResult
+    stages: Stages
+    error: Exception | None = None
+    hooks: Hooks = field(default_factory=Hooks)
+    pool: Any = None
+    tracker: RunTracker | None = None
+    report: progress.Report | None = None
+    embedder: Any = None
+    loaded: ingest.Loaded | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    rows: list[ChunkRow] = field(default_factory=list)
+    stored: bool = False
+
+
+def run_one(
+    source_id: str, stages: Stages, hooks: Hooks | None = None
+) -> tuple[SourceResult, Exception | None]:
+    """Every stage of one source, in turn. Returns its result and the error that failed it."""
+    job = prepare(source_id, stages, hooks)
+    embed(job)
+    return finish(job)
+
+
+def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
+    """Start the source's run row and its lease, then load, parse and chunk it."""
+    hooks = hooks or Hooks()
+    settings = get_settings()
+    pool = open_pool(settings)
+    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
+    with pool.connection() as conn:
+        source = sources_db.get(conn, source_id=source_id)
+    if source is None:
+        missing = NotFoundError(f"data source {source_id} does not exist")
+        gone = SourceResult(source_id, source_id, status="failed", error=missing.message)
+        return Job(gone, stages, missing, hooks)
+    result = SourceResult(source_id=source_id, source=source.path)
+    with pool.connection() as conn:
+        run_id = runs_db.start(
+            conn, chatbot_id=source.chatbot_id, source_id=source_id, flow_run_id=hooks.flow_run_id
+        )
+    # The run row's heartbeat is its lease (pipeline/run/tracking.py, flows/sweep.py): it runs
+    # from here until finish, including while a prepared source waits for the embedder.
+    tracker = RunTracker(
+        pool, run_id, heartbeat_seconds=settings.heartbeat_seconds, timings=result.timings
+    )
+    job = Job(result, stages, hooks=hooks, pool=pool, tracker=tracker.__enter__())
+    job.report = tracker.reporter(progress.reporter(source_id))
+    try:
+        model = ingest.model_for(pool, settings, source.chatbot_id)
+        job.embedder = get_embedder(settings, model)
+        with tracker.stage("load"):
+            job.loaded = stages.load(pool, settings, source_id=source_id, spec=spec, model=model)
+        job.report("load", 1, 1)
+        if not job.loaded.unchanged:
+            with tracker.stage("parse"):
+                parsed = stages.parse(job.loaded.document, settings, job.loaded.pages)
+            with tracker.stage("chunk"):
+                job.chunks = stages.chunk(parsed, job.embedder, spec)
+            job.report("chunk", len(job.chunks), len(job.chunks))
+    except Exception as e:
+        job.error = e
+    return job
+
+
+def embed(job: Job, earlier: Mapping[str, Any] | None = None) -> None:
+    """Vectors for a prepared source's chunks (``earlier``: see ``ingest.embed``)."""
+    if job.error is not None or job.loaded is None or job.loaded.unchanged:
+        return
+    assert job.tracker is not None
+    try:
+        with job.tracker.stage("embed"):
+            job.rows, job.result.embedded, job.result.reused = job.stages.embed(
+                job.pool,
+                job.embedder,
+                chatbot_id=job.loaded.source.chatbot_id,
+                chunks=job.chunks,
+                progress=job.report,
+                earlier=earlier,
+            )
+    except Exception as e:
+        job.error = e
+    job.chunks = []  # the rows carry them on
+
+
+def finish(job: Job) -> tuple[SourceResult, Exception | None]:
+    """Store an embedded source (one transaction swaps its chunks, then it is ready), or
+    record why it failed; close its run row and its lease, and report it."""
+    result, pool = job.result, job.pool
+    if job.tracker is None:  # the source was gone before its run started
+        return result, job.error
+    run_id = job.tracker.run_id
+    try:
+        with closing(job.tracker):  # stops the lease's heartbeat on the way out
+            if job.error is not None:
+                raise job.error
+            assert job.loaded is not None and job.report is not None
+            if job.loaded.unchanged:
+                ingest.mark_unchanged(pool, job.loaded)
+                result.chunks = result.reused = job.loaded.source.chunk_count
+            else:
+                with job.tracker.stage("store"):
+                    job.stages.store(
+                        pool, job.embedder, loaded=job.loaded, rows=job.rows, run_id=run_id
+                    )
+                job.stored = True
+                result.chunks = len(job.rows)
+    except Exception as e:
+        result.status = "failed"
+        result.code, result.error = status.failed(pool, source_id=result.source_id, error=e)
+        with pool.connection() as conn:
+            runs_db.finish(
+                conn, run_id=run_id, status="failed", timings=result.timings, error=result.error
+            )
+        _done(job, "failed")
+        return result, e
+    with pool.connection() as conn:
+        runs_db.finish(
+            conn,
+            run_id=run_id,
+            status="completed",
+            chunks=result.chunks,
+            embedded=result.embedded,
+            reused=result.reused,
+            timings=result.timings,
+        )
+    _done(job, "done")
+    return result, None
+
+
+def _done(job: Job, stage: str) -> None:
+    if job.report is not None:
+        job.report(stage, 1, 1)
+    job.hooks.finished(job.result)

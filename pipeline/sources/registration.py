@@ -1,0 +1,104 @@
+"""Making a file or a URL a data source of a chatbot: the one table of source types by file
+suffix, and :func:`register` (the CLI's ``ingest`` and ``source add``; the storage webhook
+types what it creates with :func:`type_of`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from db import sources as sources_db
+from db.chatbots import Chatbot
+from db.sources import DataSource
+from pipeline import identity
+from pipeline.embed import model_of
+from pipeline.sources.registry import storage_for, upload_key
+
+TYPES_BY_SUFFIX = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "txt",
+    ".md": "md",
+    ".markdown": "md",
+}
+
+
+def type_of(file_name: str) -> str:
+    """A source's type from its file name's suffix; ``file`` when the suffix says nothing
+    (the parser then detects the type from the bytes)."""
+    suffix = Path(file_name).suffix.lower()
+    return TYPES_BY_SUFFIX.get(suffix, "file")
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class Registration:
+    ref: str
+    source: DataSource | None
+    error: str | None = None
+    unchanged: bool = False  # the same bytes are already ingested: nothing to run
+
+
+def register(
+    pool: ConnectionPool,
+    settings: Settings,
+    bot: Chatbot,
+    ref: str,
+    *,
+    crawl: bool | None = None,
+) -> Registration:
+    """Make ``ref`` (a local file or a URL) a data source of ``bot``. A file is copied into
+    storage under a server-made key; registering the same file again updates its bytes in place
+    instead of adding a second source. ``crawl`` (URLs): crawl the site from ``ref``; None keeps
+    the source's choice (a new source: INTAJ_URL_CRAWL)."""
+    if is_url(ref):
+        with pool.connection() as conn:
+            existing = sources_db.find_by_origin(conn, chatbot_id=bot.id, origin=ref)
+            if existing is not None and crawl is not None and existing.crawl != crawl:
+                sources_db.set_crawl(conn, source_id=existing.id, crawl=crawl)
+                existing = sources_db.get(conn, source_id=existing.id)
+            source = existing or sources_db.add(
+                conn, chatbot_id=bot.id, type="url", path=ref, name=ref, origin=ref, crawl=crawl
+            )
+        return Registration(ref, source)
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        return Registration(ref, None, f"{ref}: no such file")
+    size, limit = path.stat().st_size, settings.max_file_bytes
+    if size > limit:  # refused before a byte is read or stored (D4)
+        return Registration(
+            ref, None, f"{ref} is {size} bytes, over the limit of {limit} (INTAJ_MAX_FILE_BYTES)"
+        )
+    origin = str(path.resolve())
+    data = path.read_bytes()
+    with pool.connection() as conn:
+        existing = sources_db.find_by_origin(conn, chatbot_id=bot.id, origin=origin)
+    if existing is not None and existing.status == "ready":
+        print_ = identity.fingerprint(
+            data, max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens
+        )
+        model = model_of(bot, settings)
+        if identity.is_unchanged(pool, existing, fingerprint=print_, model=model):
+            return Registration(ref, existing, unchanged=True)
+    with pool.connection() as conn:
+        key = existing.path if existing else upload_key(bot.id, path.name)
+        storage_for(key, settings).write(key, data)
+        source = existing or sources_db.add(
+            conn,
+            chatbot_id=bot.id,
+            type=type_of(path.name),
+            path=key,
+            name=path.name,
+            origin=origin,
+        )
+        if existing:
+            sources_db.mark_pending(conn, source_id=existing.id)
+    return Registration(ref, source)

@@ -1,0 +1,61 @@
+"""A data source's ingestion status, moved in one place: ``processing`` when its run starts,
+then ``ready`` (stored, or unchanged) or ``failed`` (the previous chunks stay).
+
+The upload trigger's claim (``db/dispatch.py``) also moves ``pending`` to ``processing``, in
+one conditional UPDATE, so that of several listeners one owns the source; the run sets it
+again here (a run nobody claimed: the CLI, a rerun from Prefect's UI)."""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from core.errors import DatabaseError, IntajError, NotFoundError, StoreError
+from db import sources as sources_db
+from db.connection import failures_as
+from db.sources import DataSource
+
+
+def processing(pool: ConnectionPool, *, source_id: str) -> DataSource:
+    """The source, now ``processing``; ``not_found`` if it is gone."""
+    with failures_as(DatabaseError, "loading the source"), pool.connection() as conn:
+        source = sources_db.get(conn, source_id=source_id)
+        if source is None:
+            raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
+        sources_db.mark_processing(conn, source_id=source_id)
+    return source
+
+
+def ready(
+    pool: ConnectionPool,
+    *,
+    source_id: str,
+    fingerprint: str,
+    size_bytes: int,
+    chunk_count: int,
+    model: str,
+) -> None:
+    """The source's chunks (``chunk_count``, under ``model``) are those of ``fingerprint``."""
+    with failures_as(StoreError, "marking the source ready"), pool.connection() as conn:
+        sources_db.mark_ready(
+            conn,
+            source_id=source_id,
+            content_hash=fingerprint,
+            size_bytes=size_bytes,
+            chunk_count=chunk_count,
+            model=model,
+        )
+
+
+def failed(pool: ConnectionPool, *, source_id: str, error: BaseException) -> tuple[str, str]:
+    """Record a failure on the source; the previous chunks stay. Returns (code, message)."""
+    code, message = describe(error)
+    with pool.connection() as conn:
+        sources_db.mark_failed(conn, source_id=source_id, code=code, error=message)
+    return code, message
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """The (code, message) a failure is recorded with."""
+    if isinstance(error, IntajError):
+        return error.code, error.message
+    return "internal_error", f"{type(error).__name__}: {error}"

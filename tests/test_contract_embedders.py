@@ -1,0 +1,59 @@
+"""Every embedding backend passes the embedder contract (tests/contracts/embedder.py): ONNX
+Runtime (fp32 and int8), bf16 TorchScript, sentence-transformers on torch, and OpenAI (the real
+``openai`` client against the OpenAI-compatible server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from core.settings import DEFAULT_MODEL, Settings
+from pipeline.embed import Embedder
+from pipeline.embed.bf16 import Bf16Embedder
+from pipeline.embed.local import LocalEmbedder
+from pipeline.embed.onnx import OnnxEmbedder
+from pipeline.embed.openai import OpenAIEmbedder
+from tests.contracts.embedder import EmbedderContract
+from tests.servers.openai_embeddings import running_embedding_server
+
+
+class TestOnnxEmbedder(EmbedderContract):
+    @pytest.fixture(scope="class")
+    def embedder(self, settings: Settings) -> Embedder:
+        return OnnxEmbedder(DEFAULT_MODEL, home=settings.home)
+
+
+class TestOnnxInt8Embedder(EmbedderContract):
+    @pytest.fixture(scope="class")
+    def embedder(self, settings: Settings) -> Embedder:
+        return OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
+
+
+class TestBf16Embedder(EmbedderContract):
+    @pytest.fixture(scope="class")
+    def embedder(self, settings: Settings) -> Embedder:
+        return Bf16Embedder(DEFAULT_MODEL, home=settings.home)
+
+
+class TestTorchEmbedder(EmbedderContract):
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
+        return LocalEmbedder(DEFAULT_MODEL)
+
+
+class TestOpenAIEmbedder(EmbedderContract):
+    @pytest.fixture(scope="class")
+    def embedder(self, settings: Settings) -> Iterator[Embedder]:
+        with running_embedding_server() as server:
+            configured = settings.model_copy(
+                update={
+                    "openai_base_url": server.base_url,
+                    "openai_api_key": SecretStr("sk-test"),
+                    "openai_max_retries": 0,
+                    "openai_timeout_seconds": 5.0,
+                    "openai_batch_max_inputs": 16,  # 70 texts: five requests
+                }
+            )
+            yield OpenAIEmbedder.from_settings(configured, "text-embedding-3-small@384")
