@@ -26,6 +26,10 @@ class TestOnnxEmbedder(EmbedderContract):
 
 
 class TestOnnxInt8Embedder(EmbedderContract):
+    # Activations are quantized per batch: the same text alone and in a batch measured at
+    # cosine 0.993-0.995 on these texts (1.0 when it is the batch's longest).
+    batch_invariance = 0.985
+
     @pytest.fixture(scope="class")
     def embedder(self, settings: Settings) -> Embedder:
         return OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)

@@ -22,6 +22,11 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class EmbedderContract:
+    # The least cosine between a text's vector alone and in a batch. A backend whose
+    # arithmetic depends on the batch (dynamic int8 quantization scales activations per
+    # batch) declares its own.
+    batch_invariance = 0.999
+
     def test_it_declares_its_model_dimensions_and_token_limit(self, embedder: Embedder) -> None:
         assert isinstance(embedder.model_name, str) and embedder.model_name
         assert embedder.dimensions > 0 and embedder.max_tokens > 0
@@ -36,17 +41,18 @@ class EmbedderContract:
     def test_vectors_come_back_in_input_order(self, embedder: Embedder) -> None:
         forward = embedder.embed(TEXTS)
         backward = embedder.embed(TEXTS[::-1])[::-1]
-        assert _cosines(forward, backward).min() >= 0.999
+        assert _cosines(forward, backward).min() >= self.batch_invariance
 
     def test_a_text_embeds_the_same_alone_as_in_a_batch(self, embedder: Embedder) -> None:
         alone = np.vstack([embedder.embed([t]) for t in TEXTS])
-        assert _cosines(alone, embedder.embed(TEXTS)).min() >= 0.999
+        assert _cosines(alone, embedder.embed(TEXTS)).min() >= self.batch_invariance
 
     def test_a_batch_larger_than_one_call_keeps_every_text(self, embedder: Embedder) -> None:
         many = [f"Rental number {n} returned the {n % 7}th bike." for n in range(70)]
         vectors = embedder.embed(many)
         assert vectors.shape == (70, embedder.dimensions)
-        assert _cosines(vectors[[5, 69]], embedder.embed([many[5], many[69]])).min() >= 0.999
+        again = embedder.embed([many[5], many[69]])
+        assert _cosines(vectors[[5, 69]], again).min() >= self.batch_invariance
 
     def test_related_text_is_closer_than_unrelated(self, embedder: Embedder) -> None:
         cat, related, unrelated = embedder.embed([TEXTS[0], RELATED, UNRELATED])
