@@ -54,6 +54,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     422: "invalid_request",
+    503: "service_unavailable",
 }
 
 
