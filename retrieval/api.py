@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 16
 STATUS = [
     (errors.AuthError, 401),
+    (errors.AuthUnavailableError, 503),
     (errors.NotFoundError, 404),
     (errors.DatabaseError, 503),
     (errors.EmbeddingError, 502),
