@@ -20,7 +20,7 @@ from core.settings import Settings
 from db.connection import database_url
 from pipeline.embed.registry import local_backend
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
 
 
 def _prefect_servers() -> set[int]:
