@@ -9,7 +9,8 @@
     ├── EmbeddingError       the embedding provider failed               (stage: embed)
     ├── StoreError           writing chunks failed                       (stage: store)
     ├── GenerationError      the LLM failed to answer                    (stage: generate)
-    └── AuthError            an API request without valid credentials    (HTTP 401)
+    ├── AuthError            an API request without valid credentials    (HTTP 401)
+    └── AuthUnavailableError the signing keys to check a token cannot be fetched (HTTP 503)
 
 Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
 says what went wrong and what to do. ``transient`` marks errors worth retrying.
@@ -71,3 +72,8 @@ class GenerationError(IntajError):
 
 class AuthError(IntajError):
     code = "unauthorized"
+
+
+class AuthUnavailableError(IntajError):
+    code = "auth_unavailable"
+    transient = True

@@ -157,8 +157,19 @@ class Settings(BaseSettings):
     llm_link_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # HTTP API (retrieval/api.py, `intaj serve`, docs/api.md).
-    jwt_secret: SecretStr | None = None  # Supabase's JWT secret (HS256)
+    # Supabase access tokens (retrieval/auth.py, retrieval/jwks.py): ES256/RS256 tokens are
+    # verified with the project's published signing keys (JWKS; default: derived from
+    # supabase_url), HS256 tokens with the legacy JWT secret. The issuer defaults to
+    # <supabase_url>/auth/v1; "" skips the issuer (or audience) check, "" as the JWKS URL turns
+    # the signing keys off. The key set is cached jwt_jwks_cache_seconds (Supabase serves it
+    # with a 10-minute max-age); a token with an unknown `kid` refetches it, at most once per
+    # jwt_jwks_refresh_seconds.
+    jwt_secret: SecretStr | None = None  # Supabase's legacy JWT secret (HS256)
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
     jwt_audience: str | None = "authenticated"  # "" skips the audience check
+    jwt_jwks_cache_seconds: float = Field(default=600.0, gt=0)
+    jwt_jwks_refresh_seconds: float = Field(default=30.0, ge=0)
     service_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     api_max_message_chars: int = Field(default=4000, ge=1)
@@ -198,6 +209,24 @@ class Settings(BaseSettings):
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+    @property
+    def resolved_jwks_url(self) -> str | None:
+        """Where the Supabase project's signing keys are published; None: no signing keys."""
+        if self.jwt_jwks_url is not None:
+            return self.jwt_jwks_url or None
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
+        return None
+
+    @property
+    def resolved_jwt_issuer(self) -> str | None:
+        """The ``iss`` every access token must carry; None: not checked."""
+        if self.jwt_issuer is not None:
+            return self.jwt_issuer or None
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1"
+        return None
 
 
 @functools.cache

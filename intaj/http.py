@@ -1,4 +1,5 @@
-"""The HTTP app factory: the retrieval API (retrieval/api.py) wired to settings and the pool.
+"""The HTTP app factory: the retrieval API (retrieval/api.py) and the storage/database webhooks
+(intaj/webhooks.py), wired to settings and the pool.
 
 uvicorn --factory intaj.http:create_app      # or: intaj serve
 """
@@ -10,11 +11,19 @@ from psycopg_pool import ConnectionPool
 
 from core.settings import Settings, get_settings
 from db import open_pool
+from intaj import services, webhooks
 from retrieval.api import build_app
 
 
 def create_app(settings: Settings | None = None, *, pool: ConnectionPool | None = None) -> FastAPI:
     """The API app. Opens the database pool (starting the embedded server when there is no
-    DATABASE_URL) and applies pending migrations."""
+    DATABASE_URL) and applies pending migrations. The webhooks are always mounted: without
+    ``INTAJ_WEBHOOK_SECRET`` they answer 503 (``service_unavailable``, saying which
+    setting to set), never unauthenticated."""
     settings = settings or get_settings()
-    return build_app(settings, pool or open_pool(settings))
+    pool = pool or open_pool(settings)
+    app = build_app(settings, pool)
+    app.include_router(webhooks.router)
+    ctx = services.Context(settings, pool)
+    app.dependency_overrides[webhooks.context_dependency] = lambda: ctx
+    return app

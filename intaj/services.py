@@ -123,4 +123,5 @@ def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
 
 
 def examples_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "examples"
+    """The sample knowledge of `intaj demo`: package data, so an installed wheel has it too."""
+    return Path(__file__).resolve().parent / "examples"

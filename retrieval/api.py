@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 16
 STATUS = [
     (errors.AuthError, 401),
+    (errors.AuthUnavailableError, 503),
     (errors.NotFoundError, 404),
     (errors.DatabaseError, 503),
     (errors.EmbeddingError, 502),
@@ -62,6 +63,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     422: "invalid_request",
+    503: "service_unavailable",
 }
 
 

@@ -2,10 +2,13 @@
 
 Two kinds of caller:
 
-- a Supabase user: ``Authorization: Bearer <JWT>``, HS256-signed with ``INTAJ_JWT_SECRET``,
-  not expired, audience ``INTAJ_JWT_AUDIENCE`` (default ``authenticated``). The caller is the
-  ``sub`` claim; they may use the chatbots whose ``user_id`` is ``sub``. Nothing else in the
-  token counts (``user_metadata`` is user-editable in Supabase);
+- a Supabase user: ``Authorization: Bearer <JWT>``, signed ES256 or RS256 by one of the
+  project's signing keys (its JWKS, :mod:`retrieval.jwks`, found by the token's ``kid``) or,
+  for legacy projects, HS256 with ``INTAJ_JWT_SECRET``; not expired, audience
+  ``INTAJ_JWT_AUDIENCE`` (default ``authenticated``), issuer ``<INTAJ_SUPABASE_URL>/auth/v1``
+  (or ``INTAJ_JWT_ISSUER``). The caller is the ``sub`` claim; they may use the chatbots whose
+  ``user_id`` is ``sub``. Nothing else in the token counts (``user_metadata`` is user-editable
+  in Supabase);
 - a service (the chatbot runtime): ``X-API-Key`` equal to one of ``INTAJ_SERVICE_API_KEYS``;
   it may use every chatbot.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg_pool import ConnectionPool
 
@@ -25,6 +29,7 @@ from core.errors import AuthError, NotFoundError
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db.chatbots import Chatbot
+from retrieval import jwks
 
 
 @dataclass(frozen=True)
@@ -56,19 +61,36 @@ def _valid_api_key(settings: Settings, given: str) -> bool:
 
 
 def verify_jwt(settings: Settings, token: str) -> str:
-    """The ``sub`` of a valid token."""
+    """The ``sub`` of a valid token. The header's ``alg`` only picks the key: ES256/RS256 the
+    project's signing key named by ``kid`` (and only for that key's own algorithm), HS256 the
+    legacy secret; any other algorithm, ``none`` included, is refused before any key is used."""
     import jwt
 
-    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
-        raise AuthError("bearer tokens are not accepted: the server has no INTAJ_JWT_SECRET")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as e:
+        raise AuthError(f"invalid token ({type(e).__name__}); sign in again") from e
+    algorithm = header.get("alg")
+    key: Any
+    if algorithm == "HS256":
+        if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+            raise AuthError("HS256 tokens are not accepted: the server has no INTAJ_JWT_SECRET")
+        key = settings.jwt_secret.get_secret_value()
+    elif algorithm in jwks.ALGORITHMS:
+        key = _signing_key(settings, header, algorithm)
+    else:
+        raise AuthError(f"invalid token (algorithm {str(algorithm)[:16]!r} is not accepted)")
     audience = settings.jwt_audience or None
+    issuer = settings.resolved_jwt_issuer
+    required = ["exp", "sub"] + (["iss"] if issuer else [])
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
+            key,
+            algorithms=[algorithm],
             audience=audience,
-            options={"require": ["exp", "sub"], "verify_aud": audience is not None},
+            issuer=issuer,
+            options={"require": required, "verify_aud": audience is not None},
             leeway=10,
         )
     except jwt.PyJWTError as e:
@@ -77,6 +99,24 @@ def verify_jwt(settings: Settings, token: str) -> str:
     if not isinstance(sub, str) or not _is_uuid(sub):
         raise AuthError("invalid token: its subject is not a user id")
     return sub
+
+
+def _signing_key(settings: Settings, header: dict[str, Any], algorithm: str) -> Any:
+    """The public key of the project's signing key named in the header, for ``algorithm``."""
+    url = settings.resolved_jwks_url
+    if url is None:
+        raise AuthError(
+            f"{algorithm} tokens are not accepted: set INTAJ_SUPABASE_URL (or "
+            "INTAJ_JWT_JWKS_URL) so the server can fetch the project's signing keys"
+        )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthError("invalid token (no kid in its header); sign in again")
+    keys = jwks.key_set(url, settings.jwt_jwks_cache_seconds, settings.jwt_jwks_refresh_seconds)
+    found = keys.key(kid)
+    if found.algorithm_name != algorithm:  # an RS256 header naming an ES256 key, or the reverse
+        raise AuthError("invalid token (its algorithm does not match its key); sign in again")
+    return found.key
 
 
 def authorize(pool: ConnectionPool, caller: Caller, chatbot_id: str) -> Chatbot:

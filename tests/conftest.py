@@ -29,7 +29,7 @@ from db import open_pool  # noqa: E402
 from db.chatbots import Chatbot  # noqa: E402
 from pipeline.embed import Embedder, get_embedder  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"  # sample knowledge
 
 
 @pytest.fixture(scope="session", autouse=True)

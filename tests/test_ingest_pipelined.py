@@ -200,7 +200,7 @@ def test_onnx_tokens_match_transformers(embedder: Embedder) -> None:
         "e\u0301 combining, ﬁ ligature, emoji 🙂",
         "",
         "word " * 600,
-        *(p.read_text(encoding="utf-8")[:3000] for p in EXAMPLES.glob("*.md")),
+        (EXAMPLES.parent.parent / "examples" / "README.md").read_text(encoding="utf-8")[:3000],
     ]
     for text in texts:
         assert tokens.count(text) == len(auto.encode(text, add_special_tokens=False))

@@ -20,20 +20,24 @@ from core.settings import Settings
 from db.connection import database_url
 from pipeline.embed.registry import local_backend
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
 
 
-def _prefect_servers() -> set[int]:
-    """Pids of running Prefect API servers (uvicorn with Prefect's app factory)."""
+def _prefect_servers(home: Path) -> set[int]:
+    """Pids of running Prefect API servers (uvicorn with Prefect's app factory) of the
+    PREFECT_HOME ``home``: on a shared machine other processes start servers of their own."""
     found = set()
+    mine = f"PREFECT_HOME={home}".encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
+                if b"prefect.server.api.server:create_app" not in cmdline:
+                    continue
+                if mine in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
             except OSError:
                 continue
-            if b"prefect.server.api.server:create_app" in cmdline:
-                found.add(int(entry.name))
     return found
 
 
@@ -55,7 +59,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
         PREFECT_HOME=str(tmp_path / "prefect"),
         HF_HUB_OFFLINE="1",
     )
-    before = _prefect_servers()
+    before = _prefect_servers(tmp_path / "prefect")  # only this test's own count
     # A fresh machine's one-time work first: the model's runtime file and Prefect's database.
     prepared = subprocess.run(
         [sys.executable, "-m", "intaj.cli", "prepare"],
@@ -70,7 +74,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     model = next((tmp_path / "home" / "models").glob(f"*/{built_file}"))
     built = model.stat().st_mtime_ns
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
-    assert _prefect_servers() - before == set()
+    assert _prefect_servers(tmp_path / "prefect") - before == set()
 
     run = subprocess.run(
         [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
@@ -86,4 +90,4 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") >= 1
     assert model.stat().st_mtime_ns == built  # the ingest used the prepared model
-    assert _prefect_servers() - before == set()  # stopped on exit, nothing left running
+    assert _prefect_servers(tmp_path / "prefect") - before == set()  # stopped on exit

@@ -24,10 +24,10 @@ def serve(
     from intaj.http import create_app
 
     settings = get_settings()
-    if settings.jwt_secret is None and not settings.service_api_keys:
+    if not (settings.jwt_secret or settings.resolved_jwks_url or settings.service_api_keys):
         typer.secho(
-            "warning: neither INTAJ_JWT_SECRET nor INTAJ_SERVICE_API_KEYS is set;"
-            " every request except /healthz will get 401",
+            "warning: none of INTAJ_SUPABASE_URL, INTAJ_JWT_SECRET, INTAJ_SERVICE_API_KEYS is"
+            " set; every request except /healthz will get 401",
             fg=typer.colors.YELLOW,
             err=True,
         )
