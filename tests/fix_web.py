@@ -35,14 +35,12 @@ FOREIGN_HOST = "evil.example"
 def poisoned_markdown(canary: Site) -> str:
     """A document that tries markup, a canary image and foreign links on whoever renders it."""
     onerror = f"window.__intajPwned=1;fetch('{canary.url('/onerror')}')"
-    return (
+    return (  # one paragraph on one line: one chunk (chunks are cut between lines)
         "# Tyre care\n\n"
         f'Pump your tyres to 4 bar before every ride <img src=x onerror="{onerror}"> and check'
-        " both valves.\n"
-        f"The tyre pressure guide is at https://{FOREIGN_HOST}/steal?d=1 and the [full guide]"
-        f"({canary.url('/link')}) ![logo]({canary.url('/image')}).\n"
-        f"Official tyre pressure tables live at https://{ALLOWED_HOST}/tyres for every model"
-        " we rent.\n"
+        f" both valves; the tyre pressure guide is at https://{FOREIGN_HOST}/steal?d=1 and the"
+        f" [full guide]({canary.url('/link')}) ![logo]({canary.url('/image')}), and official"
+        f" tyre pressure tables live at https://{ALLOWED_HOST}/tyres for every model we rent.\n"
     )
 
 
@@ -85,7 +83,7 @@ class Shop:
 def shop(tmp: Path, pool: ConnectionPool, embedder: Embedder) -> Iterator[Shop]:
     """Ingest the shop's chatbot for real (`intaj ingest`, `intaj faq add`) and set up the
     rival, the canary and the two web sites. Everything is deleted afterwards."""
-    name = f"web-{uuid.uuid4().hex[:8]}"
+    name = f"northwind-{uuid.uuid4().hex[:6]}"
     with running_site() as canary, running_site() as site, running_site() as foreign:
         poison = tmp / "tyre-care.md"
         poison.write_text(poisoned_markdown(canary), encoding="utf-8")

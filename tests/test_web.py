@@ -201,6 +201,7 @@ def test_widget_messages_are_limited_per_client_ip_and_per_widget(base: str, wor
     assert over.json()["error"]["code"] == "rate_limited"
     assert int(over.headers["retry-after"]) >= 1
     assert over.headers["access-control-allow-origin"] == origin  # the widget can show it
+    assert over.headers["access-control-expose-headers"] == "Retry-After"
     assert [send("10.0.0.2").status_code for _ in range(2)] == [200, 200]  # 5 for the widget
     third = send("10.0.0.3")  # a new visitor, but the widget has had its 5
     assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited"

@@ -129,7 +129,8 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
                 429,
                 "rate_limited",
                 f"too many messages; try again in {seconds} s",
-                {**cors(origin), "Retry-After": str(seconds)},
+                {**cors(origin), "Retry-After": str(seconds),
+                 "Access-Control-Expose-Headers": "Retry-After"},  # fmt: skip
             )
 
     @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")

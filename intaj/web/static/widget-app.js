@@ -43,7 +43,7 @@ export function mount(script) {
   bubble.type = "button";
   bubble.setAttribute("aria-label", "Open chat");
   bubble.setAttribute("aria-expanded", "false");
-  bubble.textContent = "💬";
+  bubble.append(chatIcon());
   const panel = el("section", "panel");
   panel.hidden = true;
   panel.setAttribute("role", "dialog");
@@ -128,6 +128,18 @@ export function mount(script) {
       messages.scrollTop = messages.scrollHeight;
     }
   });
+}
+
+function chatIcon() {
+  const svg = "http://www.w3.org/2000/svg";
+  const icon = document.createElementNS(svg, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(svg, "path");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  path.setAttribute("fill", "currentColor");
+  icon.append(path);
+  return icon;
 }
 
 function showAnswer(item, text, done, linkHosts) {
