@@ -125,13 +125,10 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         wait = limits.take(widget_id=widget.id, client_ip=client)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            raise WidgetRefusal(
-                429,
-                "rate_limited",
-                f"too many messages; try again in {seconds} s",
-                {**cors(origin), "Retry-After": str(seconds),
-                 "Access-Control-Expose-Headers": "Retry-After"},  # fmt: skip
-            )
+            headers = {**cors(origin), "Retry-After": str(seconds)}
+            headers["Access-Control-Expose-Headers"] = "Retry-After"  # for the widget to read
+            message = f"too many messages; try again in {seconds} s"
+            raise WidgetRefusal(429, "rate_limited", message, headers)
 
     @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")
     def widget_message(body: WidgetMessageIn, allowed: Allowed, request: Request) -> Any:
