@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     api_max_message_chars: int = Field(default=4000, ge=1)
     api_max_k: int = Field(default=50, ge=1, le=100)
+    # Website widgets (intaj/web, docs/web.md): messages a minute per widget, and per widget
+    # and client IP (token buckets in this process; bursts up to the same number). Over: 429.
+    widget_messages_per_minute: int = Field(default=60, ge=1)
+    widget_ip_messages_per_minute: int = Field(default=6, ge=1)
 
     @field_validator("llm_link_allow_hosts", "service_api_keys", mode="before")
     @classmethod

@@ -86,6 +86,7 @@ class Citation:
     metadata: dict[str, Any]
     snippet: str
     score: float
+    chunk_id: int | None = None  # the passage (GET /v1/chatbots/{id}/passages/{chunk_id})
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,16 @@ def get(conn: psycopg.Connection, *, chatbot_id: str) -> Chatbot | None:
     return None if row is None else _row(row)
 
 
+def list_for(conn: psycopg.Connection, *, user_id: str | None) -> list[Chatbot]:
+    """The chatbots of ``user_id`` (every chatbot when None: a service), by name."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM chatbots WHERE %s::uuid IS NULL OR user_id = %s::uuid"
+        " ORDER BY name, id",
+        (user_id, user_id),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
 def find(conn: psycopg.Connection, *, ref: str, user_id: str | None = None) -> Chatbot | None:
     """A chatbot by id, or by name (of ``user_id`` when given)."""
     if is_uuid(ref):

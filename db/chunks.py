@@ -210,6 +210,20 @@ def faq_contents(
     return {faq_id: (h, content) for faq_id, h, content in rows}
 
 
+def passage(
+    conn: psycopg.Connection, *, chatbot_id: str, chunk_id: int
+) -> tuple[str, dict[str, Any], str] | None:
+    """(content, metadata, source) of one chunk of the chatbot; None for any other chunk.
+    ``source`` is the data source's path, or ``faq:<id>``."""
+    row = conn.execute(
+        "SELECT c.content, c.metadata, coalesce(ds.path, 'faq:' || c.faq_id::text)"
+        " FROM chunks c LEFT JOIN data_sources ds ON ds.id = c.source_id"
+        " WHERE c.id = %s AND c.chatbot_id = %s",
+        (chunk_id, chatbot_id),
+    ).fetchone()
+    return None if row is None else (row[0], dict(row[1]), row[2])
+
+
 def models_of(conn: psycopg.Connection, *, chatbot_id: str) -> list[str]:
     """The embedding models a chatbot holds chunks of."""
     rows = conn.execute(

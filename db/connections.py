@@ -9,13 +9,25 @@ Rows written by another tool in plain JSON are still read, and sealed by :func:`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from core.crypto import Keyring, is_sealed, mask, open_sealed, seal
+
+WEBSITE = "website"
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """A website connection: the public widget of one chatbot and the origins it answers."""
+
+    id: str
+    chatbot_id: str
+    allowed_origins: tuple[str, ...]
 
 
 def _aad(connection_id: str, chatbot_id: str | None) -> str:
@@ -114,3 +126,37 @@ def rotate(conn: psycopg.Connection, *, keyring: Keyring) -> int:
             )
             count += 1
     return count
+
+
+def add_website(
+    conn: psycopg.Connection, *, user_id: str, chatbot_id: str, origins: Sequence[str]
+) -> Widget:
+    """A website connection (a widget) of the chatbot, answering pages of ``origins``. It holds
+    no secret: its credentials stay an empty object."""
+    row = conn.execute(
+        "INSERT INTO connections (user_id, chatbot_id, platform, allowed_origins)"
+        " VALUES (%s, %s, %s, %s) RETURNING id::text",
+        (user_id, chatbot_id, WEBSITE, list(origins)),
+    ).fetchone()
+    assert row is not None
+    return Widget(str(row[0]), chatbot_id, tuple(origins))
+
+
+def widget(conn: psycopg.Connection, *, widget_id: str) -> Widget | None:
+    """The active website connection ``widget_id`` (bound to a chatbot), or None."""
+    row = conn.execute(
+        "SELECT id::text, chatbot_id::text, allowed_origins FROM connections"
+        " WHERE id = %s AND platform = %s AND active AND chatbot_id IS NOT NULL",
+        (widget_id, WEBSITE),
+    ).fetchone()
+    return None if row is None else Widget(row[0], row[1], tuple(row[2]))
+
+
+def widgets_for(conn: psycopg.Connection, *, chatbot_id: str) -> list[Widget]:
+    """The chatbot's active website connections, oldest first."""
+    rows = conn.execute(
+        "SELECT id::text, chatbot_id::text, allowed_origins FROM connections"
+        " WHERE chatbot_id = %s AND platform = %s AND active ORDER BY created_at, id",
+        (chatbot_id, WEBSITE),
+    ).fetchall()
+    return [Widget(r[0], r[1], tuple(r[2])) for r in rows]

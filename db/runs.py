@@ -74,6 +74,21 @@ def latest(conn: psycopg.Connection, *, source_id: str) -> dict[str, Any] | None
     return dict(zip(keys, row, strict=True))
 
 
+def latest_by_source(conn: psycopg.Connection, *, chatbot_id: str) -> dict[str, dict[str, Any]]:
+    """The latest run of each of the chatbot's sources, by source id: what a progress view
+    shows (``stage`` and ``heartbeat_at`` move while it runs)."""
+    keys = ("status", "stage", "chunks", "embedded", "reused", "error", "started_at",
+            "heartbeat_at", "finished_at")  # fmt: skip
+    rows = conn.execute(
+        "SELECT DISTINCT ON (source_id) source_id::text, status, stage, chunks, embedded,"
+        " reused, error, started_at, heartbeat_at, finished_at FROM ingestion_runs"
+        " WHERE chatbot_id = %s AND source_id IS NOT NULL"
+        " ORDER BY source_id, started_at DESC, id",
+        (chatbot_id,),
+    ).fetchall()
+    return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+
+
 def heartbeat(conn: psycopg.Connection, *, run_id: str, stage: str | None = None) -> None:
     """Renew the run's lease (``heartbeat_at``), and record the stage it is in."""
     conn.execute(

@@ -1,5 +1,6 @@
-"""The HTTP app factory: the retrieval API (retrieval/api.py) and the storage/database webhooks
-(intaj/webhooks.py), wired to settings and the pool.
+"""The HTTP app factory: the retrieval API (retrieval/api.py), the storage/database webhooks
+(intaj/webhooks.py), the playground and the website widget (intaj/web), wired to settings and
+the pool.
 
 uvicorn --factory intaj.http:create_app      # or: intaj serve
 """
@@ -11,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from core.settings import Settings, get_settings
 from db import open_pool
-from intaj import services, webhooks
+from intaj import services, web, webhooks
 from retrieval.api import build_app
 
 
@@ -26,4 +27,5 @@ def create_app(settings: Settings | None = None, *, pool: ConnectionPool | None 
     app.include_router(webhooks.router)
     ctx = services.Context(settings, pool)
     app.dependency_overrides[webhooks.context_dependency] = lambda: ctx
+    web.mount(app, settings, pool)  # the playground and the website widget (intaj/web)
     return app

@@ -13,6 +13,7 @@ from db import migrate
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.connection import connect, database_url
+from db.connections import Widget
 from db.faqs import Faq
 from db.migrate import Migration
 from db.sources import DataSource
@@ -71,3 +72,16 @@ def upgrade() -> list[Migration]:
     """Apply pending migrations; the ones applied."""
     with connect(database_url(get_settings()), autocommit=True) as conn:
         return migrate.upgrade(conn)
+
+
+def add_widget(ctx: Context, bot: Chatbot, origins: list[str]) -> Widget:
+    """A website widget of ``bot`` (a ``website`` connection) answering pages of ``origins``."""
+    with ctx.pool.connection() as conn:
+        return connections_db.add_website(
+            conn, user_id=bot.user_id, chatbot_id=bot.id, origins=origins
+        )
+
+
+def widgets(ctx: Context, bot: Chatbot) -> list[Widget]:
+    with ctx.pool.connection() as conn:
+        return connections_db.widgets_for(conn, chatbot_id=bot.id)

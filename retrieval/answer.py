@@ -60,6 +60,7 @@ def cite(hits: Sequence[Hit]) -> tuple[Citation, ...]:
             metadata=h.metadata,
             snippet=snippet(h.metadata.get("answer", h.content) if h.is_faq else h.content),
             score=round(h.score, 4),
+            chunk_id=h.chunk_id,
         )
         for i, h in enumerate(hits, start=1)
     )

@@ -15,7 +15,7 @@ and ranges (422). Errors are ``{"error": {"code", "message"}}`` with a stable co
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Annotated, Any, Literal
 
@@ -121,13 +121,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         }
         if not body.stream:
             return answer_json(answer(pool, settings, **kwargs))
-        events = answer_stream(pool, settings, **kwargs)
-        first = next(events)  # retrieval happens here: its errors get their HTTP status
-        return StreamingResponse(
-            _sse(chain([first], events)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return stream_answer(pool, settings, **kwargs)
 
     @app.post(
         "/v1/chatbots/{chatbot_id}/search",
@@ -161,13 +155,34 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     return app
 
 
-def _sse(events: Iterator[str | Answer]) -> Iterator[str]:
+def stream_answer(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    shape: Callable[[Answer], dict[str, Any]] = answer_json,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> StreamingResponse:
+    """The answer as SSE (``delta`` events, then ``done`` with ``shape(answer)``); ``kwargs``
+    go to :func:`retrieval.answer.answer_stream`. Also serves the website widget (intaj/web)."""
+    events = answer_stream(pool, settings, **kwargs)
+    first = next(events)  # retrieval happens here: its errors get their HTTP status
+    return StreamingResponse(
+        _sse(chain([first], events), shape),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+    )
+
+
+def _sse(
+    events: Iterator[str | Answer], shape: Callable[[Answer], dict[str, Any]]
+) -> Iterator[str]:
     try:
         for event in events:
             if isinstance(event, str):
                 yield f"event: delta\ndata: {json.dumps({'text': event})}\n\n"
             else:
-                yield f"event: done\ndata: {json.dumps(answer_json(event))}\n\n"
+                yield f"event: done\ndata: {json.dumps(shape(event))}\n\n"
     except errors.IntajError as e:
         log.warning("stream failed: %s", e.message)
         yield f"event: error\ndata: {json.dumps(error_body(e.code, e.message))}\n\n"

@@ -52,6 +52,7 @@ class CitationOut(BaseModel):
     metadata: dict[str, Any]
     snippet: str
     score: float
+    chunk_id: int | None = None
 
 
 class AnswerOut(BaseModel):

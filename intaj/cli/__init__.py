@@ -1,10 +1,11 @@
 """The ``intaj`` command line. The contract (commands, flags, JSON shapes, exit codes) is in
 DESIGN.md and docs/cli.md; scripts outside the project rely on it.
 
-One module per command group (``ingest``, ``retrieval``, ``faq``, ``database``, ``connection``,
-``serve``, ``orchestrate``), registered here in the order ``intaj --help`` lists them. Errors:
-an ``IntajError`` from any command prints its message and exits 2 (``common.Handled``); any
-other exception prints one line and exits 3 (:func:`main`; the trace with ``-v``)."""
+One module per command group (``ingest``, ``retrieval``, ``faq``, ``database``,
+``connection``, ``serve``, ``orchestrate``, ``widget``), registered here in the order
+``intaj --help`` lists them. Errors: an ``IntajError`` from any command prints its message and
+exits 2 (``common.Handled``); any other exception prints one line and exits 3 (:func:`main`;
+the trace with ``-v``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from intaj.cli import connection, database, faq, ingest, orchestrate, retrieval, serve
+from intaj.cli import connection, database, faq, ingest, orchestrate, retrieval, serve, widget
 from intaj.cli.common import Handled
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ for command in (
     app.command()(command)
 app.command("serve-flows")(orchestrate.serve_flows)
 app.command()(orchestrate.sweep)
+app.add_typer(widget.widget_app, name="widget")
 
 
 @app.callback()

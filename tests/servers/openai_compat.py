@@ -95,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
             }  # fmt: skip
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
+            if self.server.chat.pause and piece is not None:
+                time.sleep(self.server.chat.pause)
         self.wfile.write(b"data: [DONE]\n\n")
         self.close_connection = True
 
@@ -122,6 +124,7 @@ class ChatServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self._script: list[str | Fail] = []
+        self.pause = 0.0  # seconds between streamed chunks (a model that takes its time)
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.chat = self

@@ -1,0 +1,122 @@
+"""What the playground reads about the caller's own chatbots (JSON; auth as the API's).
+
+    GET /v1/chatbots                              the chatbots the caller may use
+    GET /v1/chatbots/{id}/sources                 data sources, state and latest run
+    GET /v1/chatbots/{id}/faqs                    FAQs
+    GET /v1/chatbots/{id}/passages/{chunk_id}     one cited passage, whole
+    GET /v1/chatbots/{id}/widgets                 website widgets and their origins
+
+A Supabase user sees their own chatbots only; any other chatbot is a 404, as in
+:mod:`retrieval.api`. A service key sees every chatbot.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool
+
+from core.errors import NotFoundError
+from core.settings import Settings
+from db import chatbots as chatbots_db
+from db import chunks as chunks_db
+from db import connections as connections_db
+from db import faqs as faqs_db
+from db import runs as runs_db
+from db import sources as sources_db
+from db.chatbots import Chatbot
+from retrieval.auth import Caller, authenticate, authorize
+from retrieval.generate import link_hosts
+
+
+def source_name(path: str, name: str | None = None) -> str:
+    """What a person calls a source: its name, a URL as it is, else the file name of its path
+    (a stored file's path ends with the original file name)."""
+    if name:
+        return name
+    if path.startswith(("http://", "https://")):
+        return path
+    if path.startswith("faq:"):
+        return "FAQ"
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["playground"])
+    bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service key.")
+
+    def caller(
+        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        key: Annotated[str | None, Depends(api_key)],
+    ) -> Caller:
+        return authenticate(settings, bearer=token.credentials if token else None, api_key=key)
+
+    def chatbot(chatbot_id: str, who: Annotated[Caller, Depends(caller)]) -> Chatbot:
+        return authorize(pool, who, chatbot_id)
+
+    Who = Annotated[Caller, Depends(caller)]
+    Bot = Annotated[Chatbot, Depends(chatbot)]
+
+    @router.get("/chatbots", summary="The chatbots the caller may use")
+    def list_chatbots(who: Who) -> Any:
+        with pool.connection() as conn:
+            bots = chatbots_db.list_for(conn, user_id=None if who.service else who.user_id)
+        listed = [{"id": b.id, "name": b.name, "link_hosts": list(link_hosts(b, settings))}
+                  for b in bots]  # fmt: skip
+        return {"chatbots": listed}
+
+    @router.get("/chatbots/{chatbot_id}/sources", summary="Data sources and their ingestion")
+    def list_sources(bot: Bot) -> Any:
+        with pool.connection() as conn:
+            sources = sources_db.list_for(conn, chatbot_id=bot.id)
+            runs = runs_db.latest_by_source(conn, chatbot_id=bot.id)
+        return {"sources": [_source_json(s, runs.get(s.id)) for s in sources]}
+
+    @router.get("/chatbots/{chatbot_id}/faqs", summary="The chatbot's FAQs")
+    def list_faqs(bot: Bot) -> Any:
+        with pool.connection() as conn:
+            faqs = faqs_db.list_for(conn, chatbot_id=bot.id)
+        return {"faqs": [{"id": f.id, "question": f.question, "answer": f.answer} for f in faqs]}
+
+    @router.get("/chatbots/{chatbot_id}/passages/{chunk_id}", summary="One passage, whole")
+    def get_passage(chunk_id: int, bot: Bot) -> Any:
+        with pool.connection() as conn:
+            found = chunks_db.passage(conn, chatbot_id=bot.id, chunk_id=chunk_id)
+        if found is None:
+            raise NotFoundError("passage not found")
+        content, metadata, source = found
+        return {"content": content, "metadata": metadata, "source": source,
+                "source_name": source_name(source)}  # fmt: skip
+
+    @router.get("/chatbots/{chatbot_id}/widgets", summary="Website widgets of the chatbot")
+    def list_widgets(bot: Bot) -> Any:
+        with pool.connection() as conn:
+            widgets = connections_db.widgets_for(conn, chatbot_id=bot.id)
+        return {"widgets": [{"id": w.id, "allowed_origins": list(w.allowed_origins)}
+                            for w in widgets]}  # fmt: skip
+
+    return router
+
+
+def _source_json(source: sources_db.DataSource, run: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "name": source_name(source.path, source.name),
+        "type": source.type,
+        "status": source.status,
+        "chunks": source.chunk_count,
+        "error": source.error,
+        "error_code": source.error_code,
+        "last_ingested_at": _when(source.last_ingested_at),
+        "run": None if run is None else {
+            **{k: run[k] for k in ("status", "stage", "chunks", "embedded", "reused", "error")},
+            **{k: _when(run[k]) for k in ("started_at", "heartbeat_at", "finished_at")},
+        },
+    }  # fmt: skip

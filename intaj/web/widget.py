@@ -1,0 +1,159 @@
+"""The website widget's public endpoints: no credentials, but an allowed origin, and limits.
+
+    GET     /v1/widgets/{id}            the widget's settings (the chatbot's name, link hosts)
+    OPTIONS /v1/widgets/{id}/messages   CORS preflight
+    POST    /v1/widgets/{id}/messages   answer a visitor's message (SSE, as the API streams)
+
+``{id}`` is a ``connections`` row with ``platform = 'website'`` (``intaj widget add``). A
+request must come from a page of one of its ``allowed_origins`` (the browser's ``Origin``
+header): any other origin, or none, gets 403 ``origin_not_allowed`` and a preflight without
+CORS headers, so a foreign page's browser never sends the message. Messages are limited per
+widget and client IP, and per widget (``INTAJ_WIDGET_*_PER_MINUTE``): over a limit, 429
+``rate_limited`` with ``Retry-After``. Answers are :func:`retrieval.answer.answer_stream`'s,
+filtered as the API's (retrieval/output.py); citations name a source by its file name or URL.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
+import math
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import IntajError
+from core.settings import Settings
+from core.types import Answer
+from db import chatbots as chatbots_db
+from db import connections as connections_db
+from db.connections import Widget
+from intaj.web.owner import source_name
+from intaj.web.ratelimit import WidgetLimits
+from retrieval.api import STATUS, stream_answer
+from retrieval.generate import link_hosts
+from retrieval.schemas import Text, error_body
+from retrieval.search import load_chatbot
+
+PUBLIC_METADATA = ("page", "headings", "title", "url", "question")
+
+
+class WidgetRefusal(Exception):
+    """A refused widget request: its status, error code, message and extra headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def cors(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def public_answer(result: Answer) -> dict[str, Any]:
+    """What a visitor's browser gets: the answer and where it comes from, no storage paths,
+    ids or scores."""
+    return {
+        "answer": result.answer,
+        "citations": [
+            {
+                "number": c.number,
+                "source": source_name(c.source),
+                "metadata": {k: c.metadata[k] for k in PUBLIC_METADATA if k in c.metadata},
+                "snippet": c.snippet,
+            }
+            for c in result.citations
+        ],
+        "abstained": result.abstained,
+        "conversation_id": result.conversation_id,
+    }
+
+
+def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
+    router = APIRouter(prefix="/v1/widgets", tags=["widget"])
+    limits = WidgetLimits(
+        per_widget=settings.widget_messages_per_minute,
+        per_ip=settings.widget_ip_messages_per_minute,
+    )
+
+    class WidgetMessageIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        message: Text = Field(max_length=settings.api_max_message_chars)
+        conversation_id: uuid.UUID | None = None
+
+    def allowed(widget_id: str, request: Request) -> tuple[Widget, str]:
+        """The widget and the request's origin, when that origin may use it."""
+        origin = request.headers.get("origin", "")
+        found = None
+        if chatbots_db.is_uuid(widget_id):
+            with pool.connection() as conn:
+                found = connections_db.widget(conn, widget_id=widget_id)
+        if found is None:
+            raise WidgetRefusal(404, "not_found", "no such widget", cors(origin) if origin else {})
+        if not origin or origin not in found.allowed_origins:
+            # readable by the page (GET), so the widget can say why it does not answer there
+            headers = cors(origin) if origin and request.method == "GET" else {}
+            raise WidgetRefusal(
+                403, "origin_not_allowed", "this chat does not answer on this site", headers
+            )
+        return found, origin
+
+    Allowed = Annotated[tuple[Widget, str], Depends(allowed)]
+
+    @router.get("/{widget_id}", summary="A widget's public settings")
+    def widget_config(allowed: Allowed) -> Any:
+        widget, origin = allowed
+        with pool.connection() as conn:
+            bot = chatbots_db.get(conn, chatbot_id=widget.chatbot_id)
+        if bot is None:
+            raise WidgetRefusal(404, "not_found", "no such widget", cors(origin))
+        body = {"name": bot.name, "link_hosts": list(link_hosts(bot, settings))}
+        return JSONResponse(body, headers=cors(origin))
+
+    @router.options("/{widget_id}/messages", include_in_schema=False)
+    def preflight(allowed: Allowed) -> Response:
+        headers = {
+            **cors(allowed[1]),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(status_code=204, headers=headers)
+
+    def check_limits(widget: Widget, origin: str, request: Request) -> None:
+        """Counts valid messages only: a refused or invalid one costs no answer."""
+        client = request.client.host if request.client else "unknown"
+        wait = limits.take(widget_id=widget.id, client_ip=client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            headers = {**cors(origin), "Retry-After": str(seconds)}
+            headers["Access-Control-Expose-Headers"] = "Retry-After"  # for the widget to read
+            message = f"too many messages; try again in {seconds} s"
+            raise WidgetRefusal(429, "rate_limited", message, headers)
+
+    @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")
+    def widget_message(body: WidgetMessageIn, allowed: Allowed, request: Request) -> Any:
+        widget, origin = allowed
+        check_limits(widget, origin, request)
+        try:
+            return stream_answer(
+                pool,
+                settings,
+                shape=public_answer,
+                headers=cors(origin),
+                chatbot=load_chatbot(pool, widget.chatbot_id),
+                message=body.message,
+                conversation_id=str(body.conversation_id) if body.conversation_id else None,
+            )
+        except IntajError as e:
+            status = next((s for cls, s in STATUS if isinstance(e, cls)), 500)
+            return JSONResponse(error_body(e.code, e.message), status, headers=cors(origin))
+
+    return router
+
+
+def handle_refusals(app: FastAPI) -> None:
+    @app.exception_handler(WidgetRefusal)
+    async def refused(request: Request, exc: WidgetRefusal) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
