@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     faq_top_threshold: float = Field(default=0.60, ge=0, le=1)
     faq_margin: float = Field(default=0.15, ge=0, le=1)
     abstain_threshold: float = Field(default=0.38, ge=0, le=1)
+    # Once the chatbot answers, passages at or above passage_threshold (the old abstain
+    # threshold) are what the answer is built from; abstaining is decided on the best one.
+    passage_threshold: float = Field(default=0.30, ge=0, le=1)
 
     # Object storage (s3:// and supabase:// data sources). boto3 also reads the usual AWS_*
     # variables and ~/.aws when the key fields are unset.

@@ -196,7 +196,7 @@ def _generated(
     emitted: list[str],
 ) -> Generator[str, None, Answer]:
     count = scope.embedder.count_tokens
-    relevant = [h for h in hits if h.score >= settings.abstain_threshold] or list(hits[:1])
+    relevant = [h for h in hits if h.score >= settings.passage_threshold] or list(hits[:1])
     passages = prompt.pack_passages(relevant, budget=settings.llm_context_tokens, count=count)
     with pool.connection() as conn:
         turns = messages_db.history(
@@ -265,7 +265,7 @@ def compose(
     confidence = _confidence(hits)
     if abstains(hits, settings):
         return Answer(answer=_fallback(scope), citations=(), confidence=confidence, abstained=True)
-    relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
+    relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
         answer=clean(
