@@ -27,7 +27,7 @@ service takes two working days and includes new brake pads and a chain check.</p
 QUESTIONS = [
     {"question": "When does the shop open on weekdays?",
      "answer": "opens at eight in the morning and closes at six in the evening"},
-    {"question": "How much does it cost to fix a flat tyre?",
+    {"question": "How much does a puncture repair cost?",
      "answer": "Puncture repairs are done while you wait for twelve euros."},
     {"question": "Is a helmet included when I rent a bike?",
      "answer": "Every rental bike comes with a helmet, a lock and a repair kit.",
