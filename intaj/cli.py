@@ -258,6 +258,36 @@ def ask(
     typer.echo(f"confidence {result.confidence:.2f}" + (" (abstained)" if result.abstained else ""))
 
 
+@app.command("eval")
+def eval_(
+    chatbot: ChatbotOpt,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL, one {"question", "answer", "source"} a line (answer null: should'
+            " abstain). Default: the chatbot's FAQs."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate CHATBOT's retrieval: recall@1/@5 and MRR@10 of the passage holding each
+    answer (its documents searched, FAQs left out), and how often `ask` would abstain."""
+    from intaj import app as services
+    from retrieval import evaluate
+
+    try:
+        ctx = services.context()
+        bot = services.chatbot(ctx, chatbot)
+        asked = evaluate.read_questions(questions) if questions else None
+        report = evaluate.evaluate(ctx.pool, ctx.settings, chatbot_id=bot.id, questions=asked)
+    except IntajError as e:
+        _fail(e)
+    if as_json:
+        _emit(report.as_dict())
+    else:
+        typer.echo(report.table())
+
+
 @app.command()
 def reembed(
     chatbot: ChatbotOpt,
