@@ -1,4 +1,6 @@
-"""The retrieval scoring rule of bench/data/python-faq/README.md, exactly.
+"""The retrieval scoring rule of bench/data/python-faq/README.md, exactly; every eval set
+(bench/data/*) is scored by it. The text rule itself lives in retrieval/scoring.py, which
+``intaj eval`` uses too.
 
 A retrieved chunk is a hit for a question when it comes from the question's page (same file
 name) and, with texts lowercased and reduced to ``[a-z0-9]+`` words compared as sets of word
@@ -11,13 +13,16 @@ the first hit within 10 (0 if none).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_WORD = re.compile(r"[a-z0-9]+")
-THRESHOLD = 0.5
+from retrieval.scoring import THRESHOLD, Scores, matches, ngrams, score, words
+
+__all__ = [
+    "THRESHOLD", "Retrieved", "Scores", "first_hit_rank", "is_hit", "ngrams", "same_file",
+    "score", "words",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,29 +33,13 @@ class Retrieved:
     text: str
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
-
-
 def same_file(a: str, b: str) -> bool:
     """Same file name, whatever folder each path names (``html/x.html`` is ``x.html``)."""
     return PurePosixPath(a).name == PurePosixPath(b).name
 
 
 def is_hit(chunk: Retrieved, *, answer: str, source_file: str) -> bool:
-    if not same_file(chunk.file, source_file):
-        return False
-    chunk_words, answer_words = words(chunk.text), words(answer)
-    n = min(3, len(chunk_words), len(answer_words))
-    if n == 0:
-        return False
-    chunk_grams, answer_grams = ngrams(chunk_words, n), ngrams(answer_words, n)
-    shared = len(chunk_grams & answer_grams)
-    return shared >= THRESHOLD * len(chunk_grams) or shared >= THRESHOLD * len(answer_grams)
+    return same_file(chunk.file, source_file) and matches(chunk.text, answer)
 
 
 def first_hit_rank(
@@ -61,32 +50,3 @@ def first_hit_rank(
         if is_hit(chunk, answer=answer, source_file=source_file):
             return rank
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Scores:
-    questions: int
-    recall_at_1: float
-    recall_at_5: float
-    mrr_at_10: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "questions": self.questions,
-            "recall@1": self.recall_at_1,
-            "recall@5": self.recall_at_5,
-            "mrr@10": self.mrr_at_10,
-        }
-
-
-def score(ranks: Sequence[int | None]) -> Scores:
-    """Aggregate first-hit ranks (None: no hit within 10) into recall@1, recall@5, MRR@10."""
-    total = len(ranks)
-    if total == 0:
-        return Scores(0, 0.0, 0.0, 0.0)
-    return Scores(
-        questions=total,
-        recall_at_1=sum(1 for r in ranks if r is not None and r <= 1) / total,
-        recall_at_5=sum(1 for r in ranks if r is not None and r <= 5) / total,
-        mrr_at_10=sum(1.0 / r for r in ranks if r is not None and r <= 10) / total,
-    )

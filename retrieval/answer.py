@@ -159,7 +159,7 @@ def _events(
         query_vector=vector,
     )  # fmt: skip
     llm = None
-    if faq_match(hits, settings) is None and _confidence(hits) >= settings.abstain_threshold:
+    if faq_match(hits, settings) is None and not abstains(hits, settings):
         with pool.connection() as conn:
             llm = generate.resolve(conn, settings, scope.chatbot, fallback=_fallback(scope))
     info: dict[str, Any] = {"generator": "extractive"}
@@ -198,7 +198,7 @@ def _generated(
     emitted: list[str],
 ) -> Generator[str, None, Answer]:
     count = scope.embedder.count_tokens
-    relevant = [h for h in hits if h.score >= settings.abstain_threshold] or list(hits[:1])
+    relevant = [h for h in hits if h.score >= settings.passage_threshold] or list(hits[:1])
     passages = prompt.pack_passages(relevant, budget=settings.llm_context_tokens, count=count)
     with pool.connection() as conn:
         turns = messages_db.history(
@@ -221,6 +221,12 @@ def _generated(
     numbers = cited_numbers(text, len(passages)) or list(range(1, len(passages) + 1))
     citations = tuple(c for c in cite(passages) if c.number in numbers)
     return Answer(answer=text, citations=citations, confidence=confidence, abstained=False)
+
+
+def abstains(hits: Sequence[Hit], settings: Settings) -> bool:
+    """Whether the chatbot abstains on these hits: no FAQ answers directly, and the best hit's
+    similarity is under ``abstain_threshold`` (calibrated in docs/retrieval.md)."""
+    return faq_match(hits, settings) is None and _confidence(hits) < settings.abstain_threshold
 
 
 def _confidence(hits: Sequence[Hit]) -> float:
@@ -258,10 +264,10 @@ def compose(
             confidence=round(top.score, 4),
             abstained=False,
         )
-    confidence = round(max((h.score for h in hits), default=0.0), 4)
-    if confidence < settings.abstain_threshold:
+    confidence = _confidence(hits)
+    if abstains(hits, settings):
         return Answer(answer=_fallback(scope), citations=(), confidence=confidence, abstained=True)
-    relevant = [h for h in hits if h.score >= settings.abstain_threshold][:5]
+    relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
         answer=clean(

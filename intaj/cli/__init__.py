@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -35,19 +36,21 @@ app.add_typer(ingest.source_app, name="source")
 app.add_typer(faq.faq_app, name="faq")
 app.add_typer(database.db_app, name="db")
 app.add_typer(connection.connection_app, name="connection")
-for command in (
-    ingest.ingest,
-    retrieval.search,
-    retrieval.ask,
-    ingest.reembed,
-    ingest.prepare,
-    serve.serve,
-    serve.demo,
-    orchestrate.listen,
-):
-    app.command()(command)
-app.command("serve-flows")(orchestrate.serve_flows)
-app.command()(orchestrate.sweep)
+COMMANDS: dict[str, Callable[..., None]] = {
+    "ingest": ingest.ingest,
+    "search": retrieval.search,
+    "ask": retrieval.ask,
+    "eval": retrieval.eval_,
+    "reembed": ingest.reembed,
+    "prepare": ingest.prepare,
+    "serve": serve.serve,
+    "demo": serve.demo,
+    "listen": orchestrate.listen,
+    "serve-flows": orchestrate.serve_flows,
+    "sweep": orchestrate.sweep,
+}
+for name, command in COMMANDS.items():
+    app.command(name)(command)
 app.add_typer(widget.widget_app, name="widget")
 
 

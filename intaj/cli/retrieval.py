@@ -1,7 +1,8 @@
-"""``intaj search`` and ``intaj ask``."""
+"""``intaj search``, ``intaj ask`` and ``intaj eval``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,3 +70,29 @@ def ask(
             where += ", " + " > ".join(c.metadata["headings"])
         typer.secho(f"  [{c.number}] {c.source}{where}", fg=typer.colors.CYAN)
     typer.echo(f"confidence {result.confidence:.2f}" + (" (abstained)" if result.abstained else ""))
+
+
+def eval_(
+    chatbot: ChatbotOpt,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL, one {"question", "answer", "source"} a line (answer null: should'
+            " abstain). Default: the chatbot's FAQs."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate CHATBOT's retrieval: recall@1/@5 and MRR@10 of the passage holding each
+    answer (its documents searched, FAQs left out), and how often `ask` would abstain."""
+    from intaj import services
+    from retrieval import evaluate
+
+    ctx = services.context()
+    bot = services.chatbot(ctx, chatbot)
+    asked = evaluate.read_questions(questions) if questions else None
+    report = evaluate.evaluate(ctx.pool, ctx.settings, chatbot=bot, questions=asked)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        typer.echo(report.table())
