@@ -62,6 +62,13 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             f"Ours ran against a long-running Prefect server ({r['prefect_api_url']}, started"
             " before the run, as in production), not the temporary one `intaj ingest` starts."
         )
+    if r.get("fresh_home"):
+        out.append("")
+        out.append(
+            "Fresh home (`--fresh-home`): each of our first ingests started from an empty"
+            " `INTAJ_HOME` and `PREFECT_HOME`, without `intaj prepare`: the model's runtime file"
+            " and Prefect's database are built inside it, as in a new user's first command."
+        )
     if "prepare" in r:
         out.append("")
         out.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
 
     # Storage for uploaded files (paths without a scheme). Default: INTAJ_HOME/storage.
     storage_root: Path | None = None
+    # Where local models' runtime files are built once (ONNX export, int8, bf16 trace):
+    # ``<model_cache>/<model-slug>/``. Outside INTAJ_HOME, so that a new home (a new database)
+    # on a set-up machine finds them (scripts/setup and `intaj prepare` build them).
+    # Default: ``${XDG_CACHE_HOME:-~/.cache}/intaj/models``.
+    model_cache: Path | None = None
 
     # Embeddings.
     embedding_provider: Literal["local", "openai"] = "local"
@@ -189,6 +195,13 @@ class Settings(BaseSettings):
         ):
             self.embedding_model += "#onnx-int8"
         return self
+
+    @property
+    def resolved_model_cache(self) -> Path:
+        if self.model_cache is not None:
+            return self.model_cache
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "intaj" / "models"
 
     @property
     def resolved_storage_root(self) -> Path:

@@ -2,7 +2,7 @@
 hardware (AMX: Intel Xeon 4th generation and later).
 
 The transformer is traced once (``torch.jit.trace`` of transformers' model loaded in bfloat16,
-eager attention) and cached as ``INTAJ_HOME/models/<model-slug>/bf16.pt`` (built atomically
+eager attention) and cached as ``<INTAJ_MODEL_CACHE>/<model-slug>/bf16.pt`` (built atomically
 under a file lock, as the ONNX files are). Running it needs torch alone: not transformers or
 sentence-transformers, whose imports cost 2.6 s more on the 2-core development machine.
 Tokenizing is the ONNX backend's (``tokenizers``), and so are pooling and normalisation
@@ -75,7 +75,7 @@ class Bf16Embedder(BatchedEmbedder):
         self,
         model_name: str,
         *,
-        home: Path,
+        cache: Path,
         batch_size: int | None = None,
         threads: int | None = None,
     ):
@@ -100,7 +100,7 @@ class Bf16Embedder(BatchedEmbedder):
         )
         slug = name.replace("/", "--")
         self._path = cached_file(
-            home / "models" / slug,
+            cache / slug,
             "bf16.pt",
             # the trace is rebuilt when torch changes: its file format is torch's own
             fingerprint=model_fingerprint(path, recipe=f"{RECIPE};torch={torch.__version__}"),

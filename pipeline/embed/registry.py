@@ -20,7 +20,7 @@ def _local(settings: Settings, model: str) -> Embedder:
     if split_variant(model)[1] or backend in ("onnx", "onnx-int8"):
         return OnnxEmbedder(
             model,
-            home=settings.home,
+            cache=settings.resolved_model_cache,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
@@ -29,7 +29,7 @@ def _local(settings: Settings, model: str) -> Embedder:
 
         return Bf16Embedder(
             model,
-            home=settings.home,
+            cache=settings.resolved_model_cache,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
@@ -92,6 +92,14 @@ def provider_for(settings: Settings, model: str) -> str:
 
 _cache: dict[tuple[object, ...], Embedder] = {}
 _lock = threading.Lock()
+_loads: list[str] = []  # the model of each embedder built in this process, in order
+
+
+def loads() -> list[str]:
+    """The models this process has loaded, once per load (a warm worker reports the count:
+    one per model however many runs it serves)."""
+    with _lock:
+        return list(_loads)
 
 
 def _key(provider: str, model: str, settings: Settings) -> tuple[object, ...]:
@@ -129,4 +137,5 @@ def _cached(provider: str, model: str, settings: Settings) -> Embedder:
                 f"unknown embedding provider {provider!r}; choose one of {sorted(PROVIDERS)}"
             )
         _cache[key] = factory(settings, model)
+        _loads.append(_cache[key].model_name)
         return _cache[key]
