@@ -140,13 +140,13 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
             stack.enter_context(started([*server, "--port", str(port)], env, tmp / "server.log"))
             env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-            wait(lambda: _healthy(env["PREFECT_API_URL"]), 120)
+            wait(lambda: _healthy(env["PREFECT_API_URL"]), 600)
             extra = ["--process-per-run"] if opts.mode == "serve" else []
             runner = stack.enter_context(started([INTAJ, "serve-flows", *extra], env, worker_log))
-            wait(lambda: _deployed(env["PREFECT_API_URL"], opts.mode, worker_log), 300)
+            wait(lambda: _deployed(env["PREFECT_API_URL"], opts.mode, worker_log), 600)
         log = tmp / "listen.log"
         listener = stack.enter_context(started([INTAJ, "listen"], env, log))
-        wait(lambda: "listening on" in log.read_text(), 300)
+        wait(lambda: "listening on" in log.read_text(), 600)
         runner = runner or listener
         before = loads_logged(worker_log)
         rss = PeakRss(runner.pid)

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.cpu import cpu_has_amx_bf16
 from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
-from pipeline.embed.bf16 import Bf16Embedder, cpu_has_amx_bf16
+from pipeline.embed.bf16 import Bf16Embedder
 from pipeline.embed.onnx import OnnxEmbedder
 from pipeline.embed.registry import local_backend
 

@@ -21,7 +21,7 @@ from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
 from pipeline.embed.local import LocalEmbedder
 from pipeline.embed.onnx import INT8_SUFFIX, OnnxEmbedder, cached_file, read_spec
-from pipeline.embed.registry import provider_for
+from pipeline.embed.registry import local_backend, provider_for
 
 SENTENCES = [
     "How do I make a Python script executable on Unix?",
@@ -178,6 +178,14 @@ def test_a_cached_file_may_be_built_from_another(tmp_path: Path) -> None:
     ask("2")  # stale: rebuilt, from the base that is still fresh
     assert built == ["base", "derived", "derived"]
     assert json.loads((tmp_path / "derived.json").read_text()) == {"fingerprint": "2"}
+
+
+def test_auto_without_amx_keeps_fp32_vectors_under_the_plain_name() -> None:
+    # int8 failed the quality gate of a default (recall@5 on the dev set): auto never picks it
+    settings = Settings(embedding_backend="auto", cpu_amx=False)
+    assert settings.embedding_model == DEFAULT_MODEL
+    assert local_backend(settings) == "onnx"
+    assert get_embedder(settings).model_name == DEFAULT_MODEL
 
 
 def test_the_backend_setting_picks_the_engine_and_the_name(int8: OnnxEmbedder) -> None:

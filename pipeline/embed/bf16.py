@@ -22,7 +22,6 @@ default) picks this backend only where the CPU reports ``amx_bf16``.
 from __future__ import annotations
 
 import warnings
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +50,6 @@ DEFAULT_BATCH = 4
 """Texts per run (one worker thread's work). Measured on the quick bench corpus's 723 chunks
 (2 cores), embedded source by source as an ingestion does: batch 2 at 172 chunks/s, 4 at 214,
 6 at 203, 16 at 145, 32 at 69."""
-
-
-@cache
-def cpu_has_amx_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU reports AMX bfloat16 (Linux ``/proc/cpuinfo`` flags); False elsewhere."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(
-        "amx_bf16" in line.split(":", 1)[1].split()
-        for line in text.splitlines()
-        if line.startswith("flags") and ":" in line
-    )
 
 
 class Bf16Embedder(BatchedEmbedder):

@@ -28,7 +28,7 @@ def pending_build(settings: Settings, model: str | None = None) -> str | None:
     model = model or settings.embedding_model
     if provider_for(settings, model) != "local":
         return None
-    base, int8 = split_variant(model)
+    base, int8 = split_variant(model)  # the name decides int8 (registry._local)
     backend = local_backend(settings)
     if not int8 and backend not in ("onnx", "onnx-int8", "torch-bf16"):
         return None
@@ -38,7 +38,6 @@ def pending_build(settings: Settings, model: str | None = None) -> str | None:
         return None
     folder = settings.resolved_model_cache / name.replace("/", "--")
     if int8 or backend != "torch-bf16":
-        int8 = int8 or backend == "onnx-int8"
         fresh = _fresh(folder, "int8.onnx" if int8 else "fp32.onnx", model_fingerprint(path))
         if fresh:
             return None
