@@ -3,6 +3,7 @@ settings to the pool, the pipeline, the flows and retrieval. No pipeline or retr
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +172,7 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
     model = bot.embedding_model or ctx.settings.embedding_model
 
     def meanwhile() -> None:
+        announce_build(ctx.settings, model)
         get_embedder(ctx.settings, model)
         if ctx.settings.parse_sandbox:
             from pipeline.parse import sandbox
@@ -178,6 +180,21 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
             sandbox.warm_up()
 
     return warm_up(meanwhile)
+
+
+def announce_build(settings: Settings, model: str) -> None:
+    """Say so (on stderr, above a progress bar) when the model's runtime file must be built
+    first: a first ingest on a machine not set up would otherwise sit silent for its export."""
+    from pipeline.embed.runtime import pending_build
+
+    what = pending_build(settings, model)
+    if what is not None:
+        sys.stderr.write(
+            "one-time setup: building the embedding model's runtime file in"
+            f" {settings.resolved_model_cache} ({what}; about 15 s on 2 cores)."
+            " `intaj prepare` does it ahead of time.\n"
+        )
+        sys.stderr.flush()
 
 
 def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:

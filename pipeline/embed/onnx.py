@@ -3,9 +3,9 @@ int8 weights.
 
 The transformer is exported once (``torch.onnx.export``, then onnxruntime's BERT fusions) and,
 for ``int8``, quantized with dynamic per-channel int8 weights; the files are cached under
-``INTAJ_HOME/models/<model-slug>/<variant>.onnx``, written atomically under a file lock so two
-processes never clash. Pooling (mean or CLS, read from the model's ``modules.json``) and
-normalisation happen here, in numpy.
+``INTAJ_MODEL_CACHE/<model-slug>/<variant>.onnx`` (default ``~/.cache/intaj/models``), written
+atomically under a file lock so two processes never clash. Pooling (mean or CLS, read from the
+model's ``modules.json``) and normalisation happen here, in numpy.
 
 Names. fp32 ONNX vectors equal torch's (cosine >= 0.9999): they keep the model's name and the two
 backends are interchangeable. int8 vectors are close but not equal (python-faq chunks: cosine
@@ -128,18 +128,18 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
+def cached_model(spec: ModelSpec, *, cache: Path, slug: str, int8: bool) -> Path:
     """The cached ``fp32.onnx`` / ``int8.onnx`` of a model, built on first use. int8 is
     quantized from fp32, which is built (or found) only when int8 itself is not fresh."""
 
     def build(tmp: Path) -> None:
         if int8:
-            _quantize(cached_model(spec, home=home, slug=slug, int8=False), tmp)
+            _quantize(cached_model(spec, cache=cache, slug=slug, int8=False), tmp)
         else:
             _export(spec, tmp)
 
     return cached_file(
-        home / "models" / slug,
+        cache / slug,
         f"{'int8' if int8 else 'fp32'}.onnx",
         fingerprint=model_fingerprint(spec.path),
         build=build,
@@ -296,7 +296,7 @@ class OnnxEmbedder(BatchedEmbedder):
         self,
         model_name: str,
         *,
-        home: Path,
+        cache: Path,
         int8: bool = False,
         batch_size: int | None = None,
         threads: int | None = None,
@@ -314,7 +314,7 @@ class OnnxEmbedder(BatchedEmbedder):
             thread_name="intaj-onnx",
         )
         slug = name.replace("/", "--")
-        self._path = cached_model(spec, home=home, slug=slug, int8=int8)
+        self._path = cached_model(spec, cache=cache, slug=slug, int8=int8)
         self._session = _session(self._path)
         self._wide: Any = None
         self._feeds = [i.name for i in self._session.get_inputs()]
