@@ -138,6 +138,14 @@ def cli_prepare(db_url: str, scratch: Path) -> dict[str, Any]:
     return {"wall_s": run.wall_s, "printed": run.stdout.strip().splitlines()}
 
 
+def setup_model() -> dict[str, Any]:
+    """scripts/setup's last step (the model's runtime file in INTAJ_MODEL_CACHE, outside any
+    INTAJ_HOME), in a child process: its wall time and what it printed."""
+    run = child.run(child.python_module("pipeline.embed.runtime"), env={"HF_HUB_OFFLINE": "1"})
+    child.require_ok(run, "python -m pipeline.embed.runtime")
+    return {"wall_s": run.wall_s, "printed": run.stdout.strip().splitlines()}
+
+
 def run_ours(files: list[Path], srv: Server, name: str, scratch: Path) -> dict[str, Any]:
     url = srv.fresh_database(name)
     first = cli_ingest(files, url, scratch)
@@ -242,10 +250,14 @@ def run(
     srv: Server,
     langchain_index: bool = True,
     torch_limit: bool = True,
+    fresh_home: bool = False,
 ) -> dict[str, Any]:
     """``rounds`` alternating pairs of first ingests (ours re-ingests after each), then
     LangChain's indexing API and the encode limits; ``langchain_index`` and ``torch_limit``
-    False skip the two slowest baselines (on the large corpus, about 40 minutes)."""
+    False skip the two slowest baselines (on the large corpus, about 40 minutes).
+    ``fresh_home``: no ``intaj prepare`` first, and each of our first ingests gets an empty
+    ``INTAJ_HOME`` and ``PREFECT_HOME`` (a new user's first command: the model's runtime file
+    and Prefect's database are built inside it)."""
     folder = corpus.ensure(corpus_name)
     files = corpus.corpus_files(folder)
     result: dict[str, Any] = {
@@ -253,6 +265,7 @@ def run(
         # the setting ours and the encode limit ran with ("auto": the machine's best)
         "embedding_backend": os.environ.get(BACKEND_ENV, "auto"),
         "corpus": corpus_name,
+        "fresh_home": fresh_home,
         "files": len(files),
         "bytes": sum(f.stat().st_size for f in files),
         "order": [],
@@ -263,12 +276,16 @@ def run(
         scratch = Path(tmp)
         # A fresh machine's one-time work (the model's runtime file, Prefect's database), done
         # before the timed runs as users do it (`intaj prepare`); its time is reported apart.
-        result["prepare"] = cli_prepare(srv.fresh_database("prepare"), scratch)
-        srv.drop_database("prepare")
+        if fresh_home:  # a set-up machine: scripts/setup built the model's runtime file
+            result["setup_model"] = setup_model()
+        else:
+            result["prepare"] = cli_prepare(srv.fresh_database("prepare"), scratch)
+            srv.drop_database("prepare")
         for i, name in enumerate(_order(rounds)):
             result["order"].append(name)
             if name == "ours":
-                result["ours"].append(run_ours(files, srv, f"ours_{i}", scratch))
+                home = scratch / f"ours_{i}" if fresh_home else scratch
+                result["ours"].append(run_ours(files, srv, f"ours_{i}", home))
             else:
                 result["langchain"].append(run_langchain("ingest", files, srv, f"lc_{i}"))
         result["langchain_index"] = (
@@ -298,6 +315,12 @@ def main() -> None:
         " Write to another --out",
     )
     parser.add_argument(
+        "--fresh-home",
+        action="store_true",
+        help="each of our first ingests from an empty INTAJ_HOME and PREFECT_HOME, without"
+        " `intaj prepare` first (a new user's first command, whole process)",
+    )
+    parser.add_argument(
         "--skip-langchain-index",
         action="store_true",
         help="skip LangChain's indexing API (its first run and re-run; the re-ingest baseline)",
@@ -321,6 +344,7 @@ def main() -> None:
             srv=srv,
             langchain_index=not args.skip_langchain_index,
             torch_limit=not args.skip_torch_limit,
+            fresh_home=args.fresh_home,
         )
     result["machine"] = described
     child.dump(result, args.out)

@@ -52,12 +52,12 @@ def backends(batch_size: int) -> dict[str, Embedder]:
     from pipeline.embed.local import LocalEmbedder
     from pipeline.embed.onnx import OnnxEmbedder
 
-    home = get_settings().home
+    cache = get_settings().resolved_model_cache
     return {
         "torch": LocalEmbedder(DEFAULT_MODEL, batch_size=batch_size),
-        "onnx": OnnxEmbedder(DEFAULT_MODEL, home=home, batch_size=batch_size),
-        "onnx-int8": OnnxEmbedder(DEFAULT_MODEL, home=home, int8=True, batch_size=batch_size),
-        "torch-bf16": Bf16Embedder(DEFAULT_MODEL, home=home),
+        "onnx": OnnxEmbedder(DEFAULT_MODEL, cache=cache, batch_size=batch_size),
+        "onnx-int8": OnnxEmbedder(DEFAULT_MODEL, cache=cache, int8=True, batch_size=batch_size),
+        "torch-bf16": Bf16Embedder(DEFAULT_MODEL, cache=cache),
     }
 
 

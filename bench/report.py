@@ -62,6 +62,13 @@ def _ingest(r: dict[str, Any]) -> list[str]:
             f"Ours ran against a long-running Prefect server ({r['prefect_api_url']}, started"
             " before the run, as in production), not the temporary one `intaj ingest` starts."
         )
+    if r.get("fresh_home"):
+        out.append("")
+        out.append(
+            "Fresh home (`--fresh-home`): each of our first ingests started from an empty"
+            " `INTAJ_HOME` and `PREFECT_HOME`, without `intaj prepare`: the model's runtime file"
+            " and Prefect's database are built inside it, as in a new user's first command."
+        )
     if "prepare" in r:
         out.append("")
         out.append(
@@ -309,9 +316,11 @@ def _quality(r: dict[str, Any]) -> list[str]:
 
 
 # Each results file (bench/results/NAME.json) that exists, in this order. The -onnx ones come
-# from `bench.ingest --backend onnx[-int8] --out ...` on a CPU whose auto backend is another.
+# from `bench.ingest --backend onnx[-int8] --out ...` on a CPU whose auto backend is another;
+# -fresh-home from `bench.ingest --fresh-home --out ...`.
 SECTIONS = (
     ("ingest", _ingest),
+    ("ingest-fresh-home", _ingest),
     ("ingest-large", _ingest),
     ("ingest-onnx", _ingest),
     ("ingest-large-onnx", _ingest),
@@ -329,9 +338,12 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
         if name in results:
             section = fn(results[name])
             measured = results[name].get("machine", {})
+            cpu = measured.get("cpu")
+            flags = ", ".join(measured.get("cpu_flags") or []) or "none of avx2/avx512/amx"
             when = (
-                f"Measured {measured.get('date', '?')}, load average at start"
-                f" {measured.get('load_avg_at_start', '?')}."
+                f"Measured {measured.get('date', '?')}"
+                + (f" on {measured.get('cores')} cores, {cpu} (CPU flags: {flags})" if cpu else "")
+                + f", load average at start {measured.get('load_avg_at_start', '?')}."
             )
             out += [*section[:2], when, "", *section[2:]]
     return "\n".join(out)

@@ -28,10 +28,12 @@ NOISY = (
 )
 
 
-def _argv(name: str, size: str, rounds: int, out: Path, search_args: list[str]) -> list[str]:
+def _argv(
+    name: str, size: str, rounds: int, out: Path, search_args: list[str], ingest_args: list[str]
+) -> list[str]:
     if name == "ingest":
         return child.python_module(
-            "bench.ingest", f"--{size}", "--rounds", str(rounds), "--out", str(out)
+            "bench.ingest", f"--{size}", "--rounds", str(rounds), "--out", str(out), *ingest_args
         )
     if name == "search":
         return child.python_module("bench.search", *search_args, "--out", str(out))
@@ -48,6 +50,11 @@ def main() -> None:
     parser.add_argument("--chatbots", type=int, default=100)
     parser.add_argument("--per-chatbot", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--fresh-home",
+        action="store_true",
+        help="ingest: our first ingests from an empty INTAJ_HOME, without `intaj prepare`",
+    )
     args = parser.parse_args()
     chosen = [b for b in args.only.split(",") if b]
     unknown = set(chosen) - set(BENCHES)
@@ -75,7 +82,14 @@ def main() -> None:
             start = time.perf_counter()
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             run = child.run(
-                _argv(name, size_name, args.rounds, out, search_args),
+                _argv(
+                    name,
+                    size_name,
+                    args.rounds,
+                    out,
+                    search_args,
+                    ["--fresh-home"] if args.fresh_home else [],
+                ),
                 env={"DATABASE_URL": srv.url},
                 timeout_s=3600,
             )

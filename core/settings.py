@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,11 @@ class Settings(BaseSettings):
 
     # Storage for uploaded files (paths without a scheme). Default: INTAJ_HOME/storage.
     storage_root: Path | None = None
+    # Where local models' runtime files are built once (ONNX export, int8, bf16 trace):
+    # ``<model_cache>/<model-slug>/``. Outside INTAJ_HOME, so that a new home (a new database)
+    # on a set-up machine finds them (scripts/setup and `intaj prepare` build them).
+    # Default: ``${XDG_CACHE_HOME:-~/.cache}/intaj/models``.
+    model_cache: Path | None = None
 
     # Embeddings.
     embedding_provider: Literal["local", "openai"] = "local"
@@ -51,6 +57,9 @@ class Settings(BaseSettings):
     # "<model>#onnx-int8" (switching to or from it is a re-embed; pipeline/embed/onnx.py).
     # "auto": torch-bf16 where the CPU reports AMX bfloat16, else onnx.
     embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = "auto"
+    # false: choose the "auto" backend and default model as on a CPU without AMX (to measure
+    # what such a CPU runs, on one that has it).
+    cpu_amx: bool = True
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "INTAJ_OPENAI_API_KEY")
     )
@@ -201,7 +210,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _int8_model_name(self) -> Settings:
         """With the onnx-int8 backend the default local model is its int8 variant, the name its
-        vectors are stored under (a chatbot pinned to the plain name keeps plain vectors)."""
+        vectors are stored under (a chatbot pinned to the plain name keeps plain vectors).
+        ``auto`` does not choose it: on the 2-core AMD EPYC (AVX2, no VNNI) it lost recall@5 on
+        the python-faq dev set (0.955 against fp32's 0.978), the quality gate a default that
+        changes vectors must pass (README, Benchmarks)."""
         if (
             self.embedding_backend == "onnx-int8"
             and self.embedding_provider == "local"
@@ -209,6 +221,19 @@ class Settings(BaseSettings):
         ):
             self.embedding_model += "#onnx-int8"
         return self
+
+    def amx(self) -> bool:
+        """Whether ``auto`` may count on AMX bfloat16 here (the CPU has it, ``cpu_amx``)."""
+        from core.cpu import cpu_has_amx_bf16
+
+        return self.cpu_amx and cpu_has_amx_bf16()
+
+    @property
+    def resolved_model_cache(self) -> Path:
+        if self.model_cache is not None:
+            return self.model_cache
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "intaj" / "models"
 
     @property
     def resolved_storage_root(self) -> Path:

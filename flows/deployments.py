@@ -1,11 +1,13 @@
-"""Every flow as a deployment, and one command that serves them all (``intaj serve-flows``).
+"""Every flow as a deployment, and the commands that serve them all (``intaj serve-flows``).
 
 ``prefect.yaml`` (repo root) declares the same deployments on the process work pool
-``intaj-ingest`` for ``prefect deploy --all`` + ``prefect worker start``; this module is the
-single-process alternative for local use: ``prefect.serve`` polls the server every
-``PREFECT_RUNNER_POLL_FREQUENCY`` seconds (1 here, not Prefect's 10) and runs each flow run in
-a subprocess, at most ``limit`` at a time. Both use the deployment name ``intaj``, which is
-what ``INTAJ_INGEST_DEPLOYMENT`` (``ingest-data-source/intaj``) names.
+``intaj-ingest`` for ``prefect deploy --all`` + ``prefect worker start``. ``intaj serve-flows``
+is the single-process alternative: by default the warm worker of ``flows/worker.py`` (runs in
+its own process, the embedding model loaded once); with ``--process-per-run``, :func:`serve_all`:
+``prefect.serve`` polls the server every ``PREFECT_RUNNER_POLL_FREQUENCY`` seconds (1 here, not
+Prefect's 10) and runs each flow run in a subprocess, at most ``limit`` at a time. All use the
+deployment name ``intaj``, which is what ``INTAJ_INGEST_DEPLOYMENT``
+(``ingest-data-source/intaj``) names.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ the flows and retrieval: the composition root's services. No pipeline or retriev
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from db import chatbots as chatbots_db
 from db import open_pool
 from db import runs as runs_db
 from db.chatbots import Chatbot
-from pipeline.embed import embedder_of
+from pipeline.embed import embedder_of, model_of
 from pipeline.run.result import SourceResult
 from pipeline.sources import registration
 from pipeline.sources.registration import Registration
@@ -93,6 +94,7 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
     from flows.startup import warm_up
 
     def meanwhile() -> None:
+        announce_build(ctx.settings, model_of(bot, ctx.settings))
         embedder_of(bot, ctx.settings)
         if ctx.settings.parse_sandbox:
             from pipeline.parse import sandbox
@@ -100,6 +102,21 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
             sandbox.warm_up()
 
     return warm_up(meanwhile)
+
+
+def announce_build(settings: Settings, model: str) -> None:
+    """Say so (on stderr, above a progress bar) when the model's runtime file must be built
+    first: a first ingest on a machine not set up would otherwise sit silent for its export."""
+    from pipeline.embed.runtime import pending_build
+
+    what = pending_build(settings, model)
+    if what is not None:
+        sys.stderr.write(
+            "one-time setup: building the embedding model's runtime file in"
+            f" {settings.resolved_model_cache} ({what}; about 15 s on 2 cores)."
+            " `intaj prepare` does it ahead of time.\n"
+        )
+        sys.stderr.flush()
 
 
 def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:

@@ -18,6 +18,8 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="intaj-tests-"))
 os.environ.setdefault("INTAJ_HOME", str(_HOME))
+# the models' runtime files are built in the session's folder too, not the user's cache
+os.environ.setdefault("INTAJ_MODEL_CACHE", str(_HOME / "models"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

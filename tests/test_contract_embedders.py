@@ -22,7 +22,7 @@ from tests.servers.openai_embeddings import running_embedding_server
 class TestOnnxEmbedder(EmbedderContract):
     @pytest.fixture(scope="class")
     def embedder(self, settings: Settings) -> Embedder:
-        return OnnxEmbedder(DEFAULT_MODEL, home=settings.home)
+        return OnnxEmbedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
 
 
 class TestOnnxInt8Embedder(EmbedderContract):
@@ -32,13 +32,13 @@ class TestOnnxInt8Embedder(EmbedderContract):
 
     @pytest.fixture(scope="class")
     def embedder(self, settings: Settings) -> Embedder:
-        return OnnxEmbedder(DEFAULT_MODEL, home=settings.home, int8=True)
+        return OnnxEmbedder(DEFAULT_MODEL, cache=settings.resolved_model_cache, int8=True)
 
 
 class TestBf16Embedder(EmbedderContract):
     @pytest.fixture(scope="class")
     def embedder(self, settings: Settings) -> Embedder:
-        return Bf16Embedder(DEFAULT_MODEL, home=settings.home)
+        return Bf16Embedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
 
 
 class TestTorchEmbedder(EmbedderContract):

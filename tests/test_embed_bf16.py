@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.cpu import cpu_has_amx_bf16
 from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
-from pipeline.embed.bf16 import Bf16Embedder, cpu_has_amx_bf16
+from pipeline.embed.bf16 import Bf16Embedder
 from pipeline.embed.onnx import OnnxEmbedder
 from pipeline.embed.registry import local_backend
 
@@ -33,12 +34,12 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def bf16(settings: Settings) -> Bf16Embedder:
-    return Bf16Embedder(DEFAULT_MODEL, home=settings.home)
+    return Bf16Embedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
 
 
 @pytest.fixture(scope="module")
 def fp32(settings: Settings) -> OnnxEmbedder:
-    return OnnxEmbedder(DEFAULT_MODEL, home=settings.home)
+    return OnnxEmbedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
 
 
 def test_bf16_vectors_agree_with_fp32_under_the_same_name(
@@ -56,7 +57,7 @@ def test_bf16_vectors_agree_with_fp32_under_the_same_name(
 def test_a_text_embeds_the_same_alone_or_padded_in_a_batch(bf16: Bf16Embedder) -> None:
     """The trace keeps the attention mask: padding a short text to a long neighbour's length
     does not move its vector (a trace of an unpadded example could have dropped the mask)."""
-    together = Bf16Embedder(DEFAULT_MODEL, home=bf16._path.parents[2], batch_size=64).embed(
+    together = Bf16Embedder(DEFAULT_MODEL, cache=bf16._path.parents[1], batch_size=64).embed(
         SENTENCES
     )
     alone = np.stack([bf16.embed([text])[0] for text in SENTENCES])
@@ -64,7 +65,9 @@ def test_a_text_embeds_the_same_alone_or_padded_in_a_batch(bf16: Bf16Embedder) -
 
 
 def test_calls_from_several_threads_get_their_own_vectors(settings: Settings) -> None:
-    embedder = Bf16Embedder(DEFAULT_MODEL, home=settings.home, batch_size=1, threads=2)
+    embedder = Bf16Embedder(
+        DEFAULT_MODEL, cache=settings.resolved_model_cache, batch_size=1, threads=2
+    )
     calls = [SENTENCES[i:] + SENTENCES[:i] for i in range(len(SENTENCES))]
     alone = [embedder.embed(texts) for texts in calls]
     with ThreadPoolExecutor(6) as pool:
@@ -84,8 +87,10 @@ def test_tokens_and_truncation_are_the_onnx_backends(
 
 def test_the_trace_is_cached(settings: Settings, bf16: Bf16Embedder) -> None:
     before = bf16._path.stat().st_mtime_ns
-    assert bf16._path == settings.home / "models" / DEFAULT_MODEL.replace("/", "--") / "bf16.pt"
-    Bf16Embedder(DEFAULT_MODEL, home=settings.home)
+    assert (
+        bf16._path == settings.resolved_model_cache / DEFAULT_MODEL.replace("/", "--") / "bf16.pt"
+    )
+    Bf16Embedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
     assert bf16._path.stat().st_mtime_ns == before
 
 
@@ -117,7 +122,7 @@ def test_each_worker_runs_one_torch_thread_under_its_own_name(settings: Settings
     the OS thread, where ``top -H`` and the bench's CPU accounting see them."""
     import torch
 
-    embedder = Bf16Embedder(DEFAULT_MODEL, home=settings.home, threads=2)
+    embedder = Bf16Embedder(DEFAULT_MODEL, cache=settings.resolved_model_cache, threads=2)
     embedder.embed(SENTENCES)
     assert embedder._workers.submit(torch.get_num_threads).result() == 1
     names = [comm.read_text().strip() for comm in Path("/proc/self/task").glob("*/comm")]

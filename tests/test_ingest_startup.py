@@ -56,6 +56,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     env.update(
         DATABASE_URL=database_url(settings),
         INTAJ_HOME=str(tmp_path / "home"),
+        INTAJ_MODEL_CACHE=str(tmp_path / "models"),
         PREFECT_HOME=str(tmp_path / "prefect"),
         HF_HUB_OFFLINE="1",
     )
@@ -71,7 +72,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     ]  # fmt: skip
     # the default backend's file: the bf16 trace on a CPU with AMX, else the ONNX export
     built_file = "bf16.pt" if local_backend(settings) == "torch-bf16" else "fp32.onnx"
-    model = next((tmp_path / "home" / "models").glob(f"*/{built_file}"))
+    model = next((tmp_path / "models").glob(f"*/{built_file}"))
     built = model.stat().st_mtime_ns
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
     assert _prefect_servers(tmp_path / "prefect") - before == set()

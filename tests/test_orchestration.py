@@ -1,10 +1,12 @@
 """Orchestration against a real Prefect server (started here on 127.0.0.1, one per module):
 the upload trigger end to end, catch-up with two listeners, a killed flow run and its retry,
-and the deployments' parameter forms and reruns through the Prefect API."""
+the deployments' parameter forms and reruns through the Prefect API, and the warm worker
+(`intaj serve-flows`) running deployment runs in its own process with one model load."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -53,7 +55,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(api: str, logs: Path) -> Iterator[subprocess.Popen[Any]]:
-    """`intaj serve-flows`: every deployment, polled every second."""
+    """`intaj serve-flows`: every deployment, polled every second, runs in its process."""
     env = child_env(PREFECT_API_URL=api)
     with process(intaj_cmd("serve-flows", "--limit", "2"), env, logs / "serve.log") as proc:
 
@@ -255,3 +257,53 @@ def test_deployments_render_typed_forms_and_rerun_with_new_parameters(
     assert again.parameters["limit"] == 5
     with pytest.raises(Exception, match=r"(?i)valid|schema|limit"):
         run_deployment("retry-failed/intaj", parameters={"limit": 0}, timeout=0)
+
+
+def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
+    api: str,
+    served: Any,
+    logs: Path,
+    pool: ConnectionPool,
+    settings: Settings,
+    make_chatbot: Any,
+) -> None:
+    bot = make_chatbot()
+    first, second, third = (
+        upload(pool, settings, bot.id, f"note-{i}.txt", f"Shop note {i}: {FIRST}".encode())
+        for i in range(3)
+    )  # pending: no listener runs here, the flow runs claim them themselves
+    run = run_deployment(
+        "ingest-data-source/intaj",
+        parameters={"source_id": first},
+        timeout=120,
+        poll_interval=1,
+        tags=["trigger:upload"],
+    )
+    with get_client(sync_client=True) as client:
+        # Two runs as the UI's "Run" / "Custom run" makes them, at once (the worker's limit is 2)
+        deployment = client.read_deployment_by_name("ingest-data-source/intaj")
+        reruns = [
+            client.create_flow_run_from_deployment(deployment.id, parameters={"source_id": s})
+            for s in (second, third)
+        ]
+
+        def finished() -> list[Any]:
+            now = [client.read_flow_run(r.id) for r in reruns]
+            return now if all(r.state is not None and r.state.is_final() for r in now) else []
+
+        reruns = wait_for(finished, timeout=180, every=0.5)
+    for done in (run, *reruns):
+        assert done.state is not None and done.state.is_completed(), done.state
+    assert ready(pool, first, second, third)
+    hits = search(pool, settings, chatbot_id=bot.id, query="How fast are punctures fixed?", k=1)
+    assert "fifteen minutes" in hits[0].content
+    # run by the worker itself, not by a child process: it logs each run once run_flow returns
+    lines = [f"flow run {done.name} (ingest-data-source) completed in" for done in (run, *reruns)]
+
+    def logged() -> str:
+        text = (logs / "serve.log").read_text()
+        return text if all(line in text for line in lines) else ""
+
+    log = wait_for(logged, timeout=60)
+    loads = re.findall(r"model loads in this process: (\d+)", log)
+    assert len(loads) >= 4 and set(loads) == {"1"}, log[-3000:]  # start + one line per run

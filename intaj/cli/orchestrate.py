@@ -85,12 +85,34 @@ def _warm_up(settings: Any) -> None:
 
 def serve_flows(
     limit: Annotated[int, typer.Option(help="At most this many flow runs at a time.")] = 4,
+    process_per_run: Annotated[
+        bool,
+        typer.Option(
+            "--process-per-run",
+            help="Run each flow run in a new process (Prefect's runner): it loads the model"
+            " again each time, but a run cancelled in the UI is killed.",
+        ),
+    ] = False,
 ) -> None:
     """Serve every flow as a deployment (named `intaj`) against the Prefect server in
-    PREFECT_API_URL, polling every second; runs until interrupted."""
-    from flows.deployments import serve_all
+    PREFECT_API_URL, polling every second. Flow runs execute in this process, which keeps the
+    embedding model loaded (each run logs the model loads so far); stops on SIGINT/SIGTERM
+    once the runs in flight are done."""
+    if process_per_run:
+        from flows.deployments import serve_all
 
-    serve_all(limit=limit)
+        serve_all(limit=limit)
+        return
+    from flows.worker import WarmWorker
+    from intaj import services
+
+    logging.getLogger("flows").setLevel(logging.INFO)
+    stop = _stop_on_signals()
+    try:
+        ctx = services.context()
+        WarmWorker(ctx.settings, limit=limit, stop=stop, announce=_say).run()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def sweep(

@@ -2,7 +2,7 @@
 hardware (AMX: Intel Xeon 4th generation and later).
 
 The transformer is traced once (``torch.jit.trace`` of transformers' model loaded in bfloat16,
-eager attention) and cached as ``INTAJ_HOME/models/<model-slug>/bf16.pt`` (built atomically
+eager attention) and cached as ``<INTAJ_MODEL_CACHE>/<model-slug>/bf16.pt`` (built atomically
 under a file lock, as the ONNX files are). Running it needs torch alone: not transformers or
 sentence-transformers, whose imports cost 2.6 s more on the 2-core development machine.
 Tokenizing is the ONNX backend's (``tokenizers``), and so are pooling and normalisation
@@ -22,7 +22,6 @@ default) picks this backend only where the CPU reports ``amx_bf16``.
 from __future__ import annotations
 
 import warnings
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +52,6 @@ DEFAULT_BATCH = 4
 6 at 203, 16 at 145, 32 at 69."""
 
 
-@cache
-def cpu_has_amx_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU reports AMX bfloat16 (Linux ``/proc/cpuinfo`` flags); False elsewhere."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(
-        "amx_bf16" in line.split(":", 1)[1].split()
-        for line in text.splitlines()
-        if line.startswith("flags") and ":" in line
-    )
-
-
 class Bf16Embedder(BatchedEmbedder):
     """The :class:`~pipeline.embed.base.Embedder` of a sentence-transformers model as bfloat16
     TorchScript. A single text (a query) runs on the calling thread, on every core."""
@@ -75,7 +60,7 @@ class Bf16Embedder(BatchedEmbedder):
         self,
         model_name: str,
         *,
-        home: Path,
+        cache: Path,
         batch_size: int | None = None,
         threads: int | None = None,
     ):
@@ -100,7 +85,7 @@ class Bf16Embedder(BatchedEmbedder):
         )
         slug = name.replace("/", "--")
         self._path = cached_file(
-            home / "models" / slug,
+            cache / slug,
             "bf16.pt",
             # the trace is rebuilt when torch changes: its file format is torch's own
             fingerprint=model_fingerprint(path, recipe=f"{RECIPE};torch={torch.__version__}"),

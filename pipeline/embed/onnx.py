@@ -2,8 +2,9 @@
 int8 weights.
 
 The transformer is exported once, and for ``int8`` quantized (``onnx_export.py``), into the
-model cache (``model_files.py``); the tokenizer is ``tokens.py``. Pooling (mean or CLS, read
-from the model's ``modules.json``) and normalisation happen in numpy (``batches.py``).
+model cache (``INTAJ_MODEL_CACHE``, default ``~/.cache/intaj/models``; ``model_files.py``);
+the tokenizer is ``tokens.py``. Pooling (mean or CLS, read from the model's ``modules.json``)
+and normalisation happen in numpy (``batches.py``).
 
 Names. fp32 ONNX vectors equal torch's (cosine >= 0.9999): they keep the model's name and the two
 backends are interchangeable. int8 vectors are close but not equal (python-faq chunks: cosine
@@ -57,7 +58,7 @@ class OnnxEmbedder(BatchedEmbedder):
         self,
         model_name: str,
         *,
-        home: Path,
+        cache: Path,
         int8: bool = False,
         batch_size: int | None = None,
         threads: int | None = None,
@@ -75,7 +76,7 @@ class OnnxEmbedder(BatchedEmbedder):
             thread_name="intaj-onnx",
         )
         slug = name.replace("/", "--")
-        self._path = cached_model(spec, home=home, slug=slug, int8=int8)
+        self._path = cached_model(spec, cache=cache, slug=slug, int8=int8)
         self._session = _session(self._path)
         self._wide: Any = None
         self._feeds = [i.name for i in self._session.get_inputs()]

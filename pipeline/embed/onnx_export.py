@@ -1,6 +1,7 @@
 """Building the ONNX files of a model: the transformer exported (``torch.onnx.export``, then
 onnxruntime's BERT fusions) and, for ``int8``, quantized with dynamic per-channel int8 weights;
-cached under ``INTAJ_HOME/models/<model-slug>/<variant>.onnx`` (:func:`cached_file`)."""
+cached under ``INTAJ_MODEL_CACHE/<model-slug>/<variant>.onnx`` (default
+``~/.cache/intaj/models``; :func:`cached_file`)."""
 
 from __future__ import annotations
 
@@ -21,20 +22,25 @@ OPSET = 17
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def cached_model(spec: ModelSpec, *, home: Path, slug: str, int8: bool) -> Path:
+def fingerprint(path: Path) -> str:
+    """The stamp of a model's ONNX files: its files and this export recipe."""
+    return model_fingerprint(path, f"recipe={RECIPE};opset={OPSET}")
+
+
+def cached_model(spec: ModelSpec, *, cache: Path, slug: str, int8: bool) -> Path:
     """The cached ``fp32.onnx`` / ``int8.onnx`` of a model, built on first use. int8 is
     quantized from fp32, which is built (or found) only when int8 itself is not fresh."""
 
     def build(tmp: Path) -> None:
         if int8:
-            _quantize(cached_model(spec, home=home, slug=slug, int8=False), tmp)
+            _quantize(cached_model(spec, cache=cache, slug=slug, int8=False), tmp)
         else:
             _export(spec, tmp)
 
     return cached_file(
-        home / "models" / slug,
+        cache / slug,
         f"{'int8' if int8 else 'fp32'}.onnx",
-        fingerprint=model_fingerprint(spec.path, f"recipe={RECIPE};opset={OPSET}"),
+        fingerprint=fingerprint(spec.path),
         build=build,
     )
 

@@ -21,7 +21,7 @@ def _local(settings: Settings, model: str) -> Embedder:
     if split_variant(model)[1] or backend in ("onnx", "onnx-int8"):
         return OnnxEmbedder(
             model,
-            home=settings.home,
+            cache=settings.resolved_model_cache,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
@@ -30,7 +30,7 @@ def _local(settings: Settings, model: str) -> Embedder:
 
         return Bf16Embedder(
             model,
-            home=settings.home,
+            cache=settings.resolved_model_cache,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
@@ -43,14 +43,13 @@ def _local(settings: Settings, model: str) -> Embedder:
 
 def local_backend(settings: Settings) -> str:
     """The engine of a local model: ``INTAJ_EMBEDDING_BACKEND``, with ``auto`` resolved
-    (bf16 TorchScript on a CPU with AMX bfloat16, else ONNX Runtime fp32). Off the CPU
-    (``INTAJ_EMBEDDING_DEVICE=cuda``) always torch: the other engines run here on the CPU."""
-    from pipeline.embed.bf16 import cpu_has_amx_bf16
-
+    (bf16 TorchScript on a CPU with AMX bfloat16, ``Settings.amx``, else ONNX Runtime fp32;
+    a model named ``...#onnx-int8`` runs ONNX int8 whatever the backend). Off the CPU
+    (``INTAJ_EMBEDDING_DEVICE=cuda``) always torch: the other engines run on the CPU."""
     if settings.embedding_device != "cpu":
         return "torch"
     if settings.embedding_backend == "auto":
-        return "torch-bf16" if cpu_has_amx_bf16() else "onnx"
+        return "torch-bf16" if settings.amx() else "onnx"
     return settings.embedding_backend
 
 
@@ -104,6 +103,14 @@ def provider_for(settings: Settings, model: str) -> str:
 
 _cache: dict[tuple[object, ...], Embedder] = {}
 _lock = threading.Lock()
+_loads: list[str] = []  # the model of each embedder built in this process, in order
+
+
+def loads() -> list[str]:
+    """The models this process has loaded, once per load (a warm worker reports the count:
+    one per model however many runs it serves)."""
+    with _lock:
+        return list(_loads)
 
 
 def _key(provider: str, model: str, settings: Settings) -> tuple[object, ...]:
@@ -141,4 +148,5 @@ def _cached(provider: str, model: str, settings: Settings) -> Embedder:
                 f"unknown embedding provider {provider!r}; choose one of {sorted(PROVIDERS)}"
             )
         _cache[key] = factory(settings, model)
+        _loads.append(_cache[key].model_name)
         return _cache[key]

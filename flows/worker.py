@@ -1,0 +1,177 @@
+"""The warm worker (``intaj serve-flows``): every flow as a deployment, and each of their flow
+runs executed in this process, on a thread of its own, with the embedding model loaded once.
+
+``prefect.serve`` and ``prefect worker start`` run each flow run in a new process, which
+imports Prefect and our packages and loads the embedding model again: on the 2-core
+development machine a small upload took 34 s from trigger to ready that way, against 1.9 s
+for a listener that keeps the model (docs/orchestration.md). This worker is the deployed form
+of that warm process:
+
+- on start it creates (or updates) every deployment (``<flow>/intaj``, no work pool: what
+  ``prefect.serve`` creates), loads the default embedding model, readies the parse sandbox
+  and imports Prefect's flow and task engines;
+- every ``poll_seconds`` it asks the server for the scheduled runs of those deployments (the
+  endpoint ``prefect.serve`` polls) while it has a free slot (``limit``), and claims each by
+  proposing the Pending state: the server accepts it once per run, so several workers (one
+  per machine) never run the same run;
+- it runs a claimed run with Prefect's flow engine (``run_flow`` on the server's flow run, as
+  ``python -m prefect.engine`` does in a child process): states, logs, task runs and artifacts
+  are recorded as usual, and a rerun or custom run from the UI is one more scheduled run;
+- ``stop`` ends the polling; the runs in flight finish first.
+
+A process per run also gives hard cancellation (the runner kills the process); here a running
+ingestion cannot be killed from the UI and finishes (a source's swap is atomic either way).
+A worker that dies stops renewing its runs' leases: the sweeper fails them (``flows/sweep.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from core.settings import Settings
+from flows.deployments import DEPLOYMENT_NAME, flows
+from pipeline.embed import get_embedder
+from pipeline.embed.registry import loads
+from pipeline.embed.runtime import pending_build
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(settings: Settings) -> None:
+    """What the first flow run would otherwise wait for: the default embedding model, the
+    parse sandbox's fork server, Prefect's flow and task engines."""
+    get_embedder(settings)
+    if settings.parse_sandbox:
+        from pipeline.parse import sandbox
+
+        sandbox.warm_up()
+    import prefect.flow_engine
+    import prefect.task_engine  # noqa: F401
+
+
+def register(name: str = DEPLOYMENT_NAME) -> dict[UUID, Any]:
+    """Create or update every flow's deployment ``<flow>/<name>``; returns the flow of each
+    deployment id."""
+    served: dict[UUID, Any] = {}
+    for f in flows():
+        deployment = f.to_deployment(
+            name=name, tags=["intaj"], description=(f.description or "").strip()
+        )
+        served[deployment.apply()] = f
+    return served
+
+
+@dataclass
+class WarmWorker:
+    """Polls the Prefect server for its deployments' scheduled runs and runs them here."""
+
+    settings: Settings
+    limit: int = 4
+    poll_seconds: float = 1.0
+    name: str = DEPLOYMENT_NAME
+    stop: threading.Event = field(default_factory=threading.Event)
+    announce: Callable[[str], None] = log.info
+    finished: int = 0
+    _running: set[UUID] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        served = register(self.name)
+        building = pending_build(self.settings)
+        if building is not None:
+            self.announce(f"building the embedding model's runtime file once ({building})")
+        warm_up(self.settings)
+        self.announce(
+            f"serving {len(served)} deployments ({self.name}) in this process: at most"
+            f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
+            f" {self._loads()}"
+        )
+        with (
+            get_client(sync_client=True) as client,
+            ThreadPoolExecutor(self.limit, thread_name_prefix="intaj-run") as runs,
+        ):
+            while not self.stop.is_set():
+                try:
+                    self._poll(client, runs, served)
+                except Exception as e:  # the server restarting: try again at the next poll
+                    log.warning("polling the Prefect server failed: %s", e)
+                self.stop.wait(self.poll_seconds)
+            if self._running:
+                self.announce(f"waiting for {len(self._running)} runs in flight")
+        self.announce(f"stopped after {self.finished} runs; {self._loads()}")
+
+    def _poll(self, client: Any, runs: ThreadPoolExecutor, served: dict[UUID, Any]) -> None:
+        from prefect.types._datetime import now
+
+        with self._lock:
+            free = self.limit - len(self._running)
+        if free <= 0:
+            return
+        scheduled = client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(served), scheduled_before=now("UTC")
+        )
+        scheduled.sort(
+            key=lambda r: (r.next_scheduled_start_time is None, r.next_scheduled_start_time)
+        )
+        for flow_run in scheduled:
+            if free <= 0 or self.stop.is_set():
+                break
+            if flow_run.id in self._running or not _claim(client, flow_run.id):
+                continue
+            with self._lock:
+                self._running.add(flow_run.id)
+            free -= 1
+            runs.submit(self._execute, flow_run.id, served[flow_run.deployment_id])
+
+    def _execute(self, flow_run_id: UUID, flow: Any) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.flow_engine import run_flow
+
+        start = time.perf_counter()
+        outcome = "crashed"
+        name = str(flow_run_id)
+        try:
+            with get_client(sync_client=True) as client:
+                flow_run = client.read_flow_run(flow_run_id)
+            name = flow_run.name
+            state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
+            outcome = state.type.value.lower()
+        except BaseException as e:  # Abort (cancelled meanwhile) or a bug: the worker goes on
+            log.warning("flow run %s (%s) ended with %r", name, flow.name, e)
+        finally:
+            with self._lock:
+                self._running.discard(flow_run_id)
+                self.finished += 1
+        self.announce(
+            f"flow run {name} ({flow.name}) {outcome} in {time.perf_counter() - start:.2f} s;"
+            f" runs: {self.finished}, {self._loads()}"
+        )
+
+    @staticmethod
+    def _loads() -> str:
+        loaded = loads()
+        return f"model loads in this process: {len(loaded)} ({', '.join(loaded) or 'none'})"
+
+
+def _claim(client: Any, flow_run_id: UUID) -> bool:
+    """Scheduled -> Pending, which the server grants once: False if another worker has it."""
+    from prefect.exceptions import Abort
+    from prefect.states import Pending
+    from prefect.utilities.engine import propose_state_sync
+
+    try:
+        return bool(propose_state_sync(client, Pending(), flow_run_id=flow_run_id).is_pending())
+    except Abort:
+        return False
+    except Exception as e:
+        log.warning("could not claim flow run %s: %s", flow_run_id, e)
+        return False
