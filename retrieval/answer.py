@@ -257,9 +257,16 @@ def compose(
     *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
 ) -> Answer:
     top = faq_match(hits, settings)
+    allow_hosts = generate.link_hosts(scope.chatbot, settings)
     if top is not None:
+        # An FAQ's answer passes the same output filter as any other: markup and links to
+        # hosts off the allow-list never reach a client that might render them.
         return Answer(
-            answer=f"{top.metadata.get('answer', top.content)} [1]",
+            answer=clean(
+                f"{top.metadata.get('answer', top.content)} [1]",
+                allow_hosts=allow_hosts,
+                passages=1,
+            ),
             citations=cite([top]),
             confidence=round(top.score, 4),
             abstained=False,
@@ -270,9 +277,7 @@ def compose(
     relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(
-        answer=clean(
-            text, allow_hosts=generate.link_hosts(scope.chatbot, settings), passages=len(used)
-        ),
+        answer=clean(text, allow_hosts=allow_hosts, passages=len(used)),
         citations=cite(used),
         confidence=confidence,
         abstained=False,

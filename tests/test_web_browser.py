@@ -197,12 +197,13 @@ def test_the_playground_shows_poisoned_text_as_text(page: Any, base: str, world:
     from playwright.sync_api import expect
 
     page.goto(f"{base}/playground#access_token={token(world.bot.user_id)}&chatbot={world.bot.id}")
-    page.fill("#message", POISON_QUESTION)  # the poisoned FAQ answers it, as it is
+    page.fill("#message", POISON_QUESTION)  # the poisoned FAQ answers it, filtered by the server
     page.click("#send")
     answer = page.locator("#messages .assistant").last
     expect(answer).not_to_have_class(re.compile("streaming"))
-    expect(answer.locator(".text")).to_contain_text('<img src=x onerror="window.__intajPwned=1')
-    expect(answer.locator(".text")).to_contain_text(f"https://{FOREIGN_HOST}/faq")
+    expect(answer.locator(".text")).to_contain_text("Four bar.")
+    expect(answer.locator(".text")).to_contain_text("(link removed)")  # the server's filter
+    expect(answer.locator(".text")).not_to_contain_text("onerror")
     # the poisoned document's passage, opened whole: its allowed link is a link, nothing else
     question = "Where are the official tyre pressure tables and the tyre guide?"
     assert top_hit(world, question)["source"].endswith("tyre-care.md")
@@ -300,8 +301,9 @@ def test_poisoned_answers_and_sources_render_inert_in_the_widget(
     page.goto(world.site.url("/poison.html"))
     widget(page).locator(".bubble").click()
     answer = ask_widget(page, POISON_QUESTION)
-    expect(answer.locator(".text")).to_contain_text('<img src=x onerror="window.__intajPwned=1')
-    expect(answer.locator(".text")).to_contain_text(f"https://{FOREIGN_HOST}/faq")
+    expect(answer.locator(".text")).to_contain_text("Four bar.")
+    expect(answer.locator(".text")).to_contain_text("(link removed)")  # the server's filter
+    expect(answer.locator(".text")).not_to_contain_text("onerror")
     answer.locator("summary").first.click()
     expect(answer.locator(".snippet").first).to_contain_text("<img src=x onerror=")
     answer = ask_widget(page, "Where are the official tyre pressure tables and the guide?")
