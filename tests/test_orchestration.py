@@ -295,7 +295,7 @@ def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
     for done in (run, *reruns):
         assert done.state is not None and done.state.is_completed(), done.state
     assert ready(pool, first, second, third)
-    hits = search(pool, settings, chatbot_id=bot.id, query="How fast are punctures fixed?", k=1)
+    hits = search(pool, settings, chatbot=bot, query="How fast are punctures fixed?", k=1)
     assert "fifteen minutes" in hits[0].content
     # run by the worker itself, not by a child process: it logs each run once run_flow returns
     lines = [f"flow run {done.name} (ingest-data-source) completed in" for done in (run, *reruns)]
