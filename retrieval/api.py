@@ -67,6 +67,26 @@ HTTP_CODES = {
 }
 
 
+def caller_dependencies(
+    settings: Settings, pool: ConnectionPool
+) -> tuple[Callable[..., Caller], Callable[..., Chatbot]]:
+    """The two auth dependencies every owner route uses: the caller (a Supabase token or a
+    service key) and the chatbot of the path's ``chatbot_id`` that the caller may use."""
+    bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service key.")
+
+    def caller(
+        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        key: Annotated[str | None, Depends(api_key)],
+    ) -> Caller:
+        return authenticate(settings, bearer=token.credentials if token else None, api_key=key)
+
+    def chatbot(chatbot_id: str, who: Annotated[Caller, Depends(caller)]) -> Chatbot:
+        return authorize(pool, who, chatbot_id)
+
+    return caller, chatbot
+
+
 def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     """The API over ``pool`` with ``settings`` (see intaj.http.create_app)."""
 
@@ -93,18 +113,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
     )
     _handle_errors(app)
-    bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service key.")
-
-    def caller(
-        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        key: Annotated[str | None, Depends(api_key)],
-    ) -> Caller:
-        return authenticate(settings, bearer=token.credentials if token else None, api_key=key)
-
-    def chatbot(chatbot_id: str, who: Annotated[Caller, Depends(caller)]) -> Chatbot:
-        return authorize(pool, who, chatbot_id)
-
+    _, chatbot = caller_dependencies(settings, pool)
     Bot = Annotated[Chatbot, Depends(chatbot)]
 
     @app.post(

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from core.errors import NotFoundError
@@ -27,7 +26,8 @@ from db import faqs as faqs_db
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
-from retrieval.auth import Caller, authenticate, authorize
+from retrieval.api import caller_dependencies
+from retrieval.auth import Caller
 from retrieval.generate import link_hosts
 
 
@@ -49,18 +49,7 @@ def _when(value: datetime | None) -> str | None:
 
 def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["playground"])
-    bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service key.")
-
-    def caller(
-        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        key: Annotated[str | None, Depends(api_key)],
-    ) -> Caller:
-        return authenticate(settings, bearer=token.credentials if token else None, api_key=key)
-
-    def chatbot(chatbot_id: str, who: Annotated[Caller, Depends(caller)]) -> Chatbot:
-        return authorize(pool, who, chatbot_id)
-
+    caller, chatbot = caller_dependencies(settings, pool)
     Who = Annotated[Caller, Depends(caller)]
     Bot = Annotated[Chatbot, Depends(chatbot)]
 
