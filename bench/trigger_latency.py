@@ -109,6 +109,12 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=0, help="then C uploads at once")
     parser.add_argument("--concurrent-rounds", type=int, default=3)
     parser.add_argument("--concurrent-file", type=Path, help="upload this file C times at once")
+    parser.add_argument(
+        "--prefect-database-url",
+        help="the Prefect server's database (e.g. postgresql+asyncpg://postgres@127.0.0.1:5499/"
+        "prefect, what a production server uses); default: its SQLite file in a temporary"
+        " PREFECT_HOME",
+    )
     parser.add_argument("--out", type=Path)
     opts = parser.parse_args()
     machine = describe()
@@ -137,6 +143,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
+            if opts.prefect_database_url:
+                env["PREFECT_API_DATABASE_CONNECTION_URL"] = opts.prefect_database_url
             server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
             stack.enter_context(started([*server, "--port", str(port)], env, tmp / "server.log"))
             env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
@@ -202,6 +210,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     loaded = _minus(after, before)
     return {
         "mode": opts.mode,
+        "prefect_database": "postgresql" if opts.prefect_database_url else "sqlite",
         "n": opts.n,
         "failed": failed,
         "median_s": statistics.median(latencies),

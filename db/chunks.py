@@ -42,7 +42,14 @@ def index_name(model: str) -> str:
 
 
 def ensure_model_index(conn: psycopg.Connection, *, model: str, dimensions: int) -> None:
-    """Create the partial HNSW index of ``model`` (cosine) the first time it is used."""
+    """Create the partial HNSW index of ``model`` (cosine) the first time it is used.
+
+    Two first ingests of a new model at once (two uploads taken by a warm worker) would both
+    run the CREATE INDEX, and ``IF NOT EXISTS`` is not safe against a concurrent create (one
+    of them fails on pg_class's unique index): a transaction-scoped advisory lock on the
+    index's name makes the second wait and then find the model registered."""
+    name = index_name(model)
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
     row = conn.execute(
         "SELECT dimensions FROM embedding_models WHERE name = %s", (model,)
     ).fetchone()
@@ -52,7 +59,6 @@ def ensure_model_index(conn: psycopg.Connection, *, model: str, dimensions: int)
                 f"model {model!r} is registered with {row[0]} dimensions, got {dimensions}"
             )
         return
-    name = index_name(model)
     conn.execute(
         sql.SQL(
             "CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw "

@@ -6,8 +6,9 @@ pooler: no LISTEN there). For each notification, on start and then every
 sources with a conditional UPDATE (pending -> processing), so two listeners never start the
 same one, and dispatches each claim:
 
-- ``deployment`` mode (PREFECT_API_URL set): ``run_deployment`` of ``ingest-data-source``
-  with ``timeout=0`` and the idempotency key ``ingest:{id}:{attempt}``; a worker runs it;
+- ``deployment`` mode (PREFECT_API_URL set): a flow run of the ``ingest-data-source``
+  deployment (one Prefect client for the listener's life) with the idempotency key
+  ``ingest:{id}:{attempt}``; a worker runs it;
 - ``in-process`` mode (no Prefect server): the listener runs the flow itself, one source at a
   time (claiming one at a time, so several listeners share the work).
 
@@ -58,6 +59,8 @@ class Dispatcher:
     settings: Settings
     mode: Literal["deployment", "in-process"]
     dispatched: list[Claim] = field(default_factory=list)
+    _prefect: Any = None
+    _deployment_id: Any = None
 
     def trigger(self, source_id: str) -> Claim | None:
         """Claim ``source_id`` if still pending and dispatch it; None if someone else has it."""
@@ -95,19 +98,44 @@ class Dispatcher:
         self.dispatched.append(claimed)
 
     def _run_deployment(self, claimed: Claim) -> None:
-        from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
 
-        run: Any = run_deployment(  # sync call: returns the FlowRun
-            self.settings.ingest_deployment,
-            parameters={"source_id": claimed.source_id},
-            timeout=0,
-            as_subflow=False,
-            idempotency_key=claimed.idempotency_key,
-            tags=["trigger:upload", f"chatbot:{claimed.chatbot_id}"],
-        )
+        client = self._client()
+        try:
+            run = self._create_run(client, claimed)
+        except ObjectNotFound:  # the deployment was re-created under a new id: look it up again
+            self._deployment_id = None
+            run = self._create_run(client, claimed)
         with self.pool.connection() as conn:
             dispatch_db.set_flow_run(conn, source_id=claimed.source_id, flow_run_id=str(run.id))
         log.info("source %s -> flow run %s", claimed.source_id, run.id)
+
+    def _create_run(self, client: Any, claimed: Claim) -> Any:
+        if self._deployment_id is None:
+            self._deployment_id = client.read_deployment_by_name(self.settings.ingest_deployment).id
+        return client.create_flow_run_from_deployment(
+            self._deployment_id,
+            parameters={"source_id": claimed.source_id},
+            idempotency_key=claimed.idempotency_key,
+            tags=["trigger:upload", f"chatbot:{claimed.chatbot_id}"],
+        )
+
+    def _client(self) -> Any:
+        """One Prefect client for the dispatcher's life: ``run_deployment`` opened a client
+        and read the deployment on every call, which cost 2-3 s per upload next to a busy
+        worker (measured by bench/trigger_latency.py)."""
+        if self._prefect is None:
+            from prefect.client.orchestration import get_client
+
+            client = get_client(sync_client=True)
+            self._prefect = client.__enter__()
+        return self._prefect
+
+    def close(self) -> None:
+        """Close the Prefect client, if one was opened."""
+        if self._prefect is not None:
+            client, self._prefect = self._prefect, None
+            client.__exit__(None, None, None)
 
     def _run_here(self, claimed: Claim) -> None:
         from prefect import tags
@@ -270,10 +298,13 @@ def kick(pool: ConnectionPool, settings: Settings, accepted: Accepted) -> Accept
         return accepted
     dispatcher = Dispatcher(pool, settings, "deployment")
     done = []
-    for source_id in accepted.pending:
-        try:
-            if dispatcher.trigger(source_id) is not None:
-                done.append(source_id)
-        except Exception as e:  # the claim was given back: the listener's sweep retries it
-            log.warning("could not dispatch source %s now: %s", source_id, e)
+    try:
+        for source_id in accepted.pending:
+            try:
+                if dispatcher.trigger(source_id) is not None:
+                    done.append(source_id)
+            except Exception as e:  # the claim was given back: the listener's sweep retries it
+                log.warning("could not dispatch source %s now: %s", source_id, e)
+    finally:
+        dispatcher.close()
     return Accepted(accepted.pending, done)

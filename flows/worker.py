@@ -74,7 +74,7 @@ class WarmWorker:
 
     settings: Settings
     limit: int = 4
-    poll_seconds: float = 1.0
+    poll_seconds: float = 0.5
     name: str = DEPLOYMENT_NAME
     stop: threading.Event = field(default_factory=threading.Event)
     announce: Callable[[str], None] = log.info

@@ -307,3 +307,41 @@ def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
     log = wait_for(logged, timeout=60)
     loads = re.findall(r"model loads in this process: (\d+)", log)
     assert len(loads) >= 4 and set(loads) == {"1"}, log[-3000:]  # start + one line per run
+
+
+def test_listener_dispatch_creates_deployment_runs_with_one_client(
+    api: str, served: Any, pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    """`intaj listen`'s dispatcher keeps one Prefect client and the deployment's id: each
+    claim becomes a run of ingest-data-source/intaj that the warm worker takes, and the same
+    claim dispatched twice is one run (its idempotency key)."""
+    from flows.trigger import Dispatcher
+
+    bot = make_chatbot()
+    ids = [
+        upload(pool, settings, bot.id, f"desk-{i}.txt", f"Desk note {i}: {SECOND}".encode())
+        for i in range(2)
+    ]
+    dispatcher = Dispatcher(pool, settings, "deployment")
+    try:
+        claims = [c for i in ids if (c := dispatcher.trigger(i)) is not None]
+        assert len(claims) == 2
+        client = dispatcher._prefect
+        assert client is not None and dispatcher._deployment_id is not None
+        assert dispatcher.trigger(ids[0]) is None  # processing: claimed already
+        dispatcher.dispatch(claims[0])  # a retried dispatch of the same claim
+        assert dispatcher._prefect is client
+    finally:
+        dispatcher.close()
+    wait_for(lambda: ready(pool, *ids), timeout=180, every=0.5)
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT flow_run_id::text FROM data_sources WHERE id = ANY(%s::uuid[])", (ids,)
+        ).fetchall()
+    run_ids = {r[0] for r in rows if r[0]}
+    assert len(run_ids) == 2  # one run per source, the retried dispatch included
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs()
+    mine = [r for r in runs if r.parameters.get("source_id") in ids]
+    assert len(mine) == 2 and {str(r.id) for r in mine} == run_ids
+    assert all("trigger:upload" in r.tags for r in mine)

@@ -61,7 +61,10 @@ def listen(
         if resolved == "in-process":
             _warm_up(settings)
         dispatcher = Dispatcher(ctx.pool, settings, resolved)
-        Listener(settings, dispatcher, stop=stop, announce=_say).run()
+        try:
+            Listener(settings, dispatcher, stop=stop, announce=_say).run()
+        finally:
+            dispatcher.close()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _say("stopped")
@@ -95,7 +98,7 @@ def serve_flows(
     ] = False,
 ) -> None:
     """Serve every flow as a deployment (named `intaj`) against the Prefect server in
-    PREFECT_API_URL, polling every second. Flow runs execute in this process, which keeps the
+    PREFECT_API_URL, polling every half second. Flow runs execute in this process, which keeps the
     embedding model loaded (each run logs the model loads so far); stops on SIGINT/SIGTERM
     once the runs in flight are done."""
     if process_per_run:
