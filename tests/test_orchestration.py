@@ -55,7 +55,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(api: str, logs: Path) -> Iterator[subprocess.Popen[Any]]:
-    """`intaj serve-flows`: every deployment, polled every second, runs in its process."""
+    """`intaj serve-flows`: every deployment, polled every 0.5 s, runs in its process."""
     env = child_env(PREFECT_API_URL=api)
     with process(intaj_cmd("serve-flows", "--limit", "2"), env, logs / "serve.log") as proc:
 
