@@ -98,6 +98,7 @@ def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
                 min_size=1,
                 max_size=max_size,
                 configure=register_vector,
+                reset=_transactional,
                 check=ConnectionPool.check_connection,
                 open=False,
                 name="intaj",
@@ -108,6 +109,14 @@ def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
                 raise DatabaseError(f"cannot open a connection pool: {e}") from e
             _pools[url] = pool
         return pool
+
+
+def _transactional(conn: psycopg.Connection) -> None:
+    """A connection comes back to the pool as it left: in transactions (a borrower that switched
+    it to autocommit would otherwise turn the next borrower's locks and atomic swaps into
+    single statements)."""
+    if conn.autocommit:
+        conn.autocommit = False
 
 
 def close_pools(url: str | None = None) -> None:

@@ -20,6 +20,7 @@ from db import chatbots as chatbots_db
 from db import faqs as faqs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
+from db.connection import connect, database_url
 from pipeline import faqs, ingest
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder
@@ -96,8 +97,7 @@ def test_readers_see_one_whole_set_through_20_reingestions(
     stop = threading.Event()
 
     def read() -> None:
-        with pool.connection() as conn:
-            conn.autocommit = True
+        with connect(database_url(fast), autocommit=True) as conn:
             while not stop.is_set():
                 row = conn.execute(
                     "SELECT count(*), count(DISTINCT run_id) FROM chunks WHERE source_id = %s",

@@ -43,3 +43,12 @@ def test_two_first_uses_of_a_model_at_once_both_succeed(pool: ConnectionPool) ->
         with pool.connection() as conn:
             conn.execute(f'DROP INDEX IF EXISTS "{name}"')
             conn.execute("DELETE FROM embedding_models WHERE name = %s", (model,))
+
+
+def test_a_connection_returns_to_the_pool_in_transactions(pool: ConnectionPool) -> None:
+    """A borrower that switches its connection to autocommit does not hand that to the next
+    borrower (the lock above, and every atomic swap, need a transaction)."""
+    for _ in range(3 * (pool.max_size or 1)):
+        with pool.connection() as conn:
+            assert conn.autocommit is False
+            conn.autocommit = True
