@@ -171,6 +171,25 @@ def test_html_without_main_uses_the_body_and_the_first_h1_as_title():
     assert parsed.sections == (Section(text="Call us\nany day", headings=("Help",)),)
 
 
+def test_sibling_headings_under_a_page_that_starts_at_h2_each_have_one_parent():
+    """DocBook pages (the PostgreSQL manual) start at h2; Sphinx ends each heading with a
+    permalink mark. "8.1.2" is a sibling of "8.1.1", not its child."""
+    page = (
+        b"<html><body><h2>8.1. Numeric Types</h2><p>Overview.</p>"
+        b"<h3>8.1.1. Integer Types</h3><p>smallint, integer, bigint.</p>"
+        b'<h3>8.1.2. Arbitrary Precision Numbers<a class="headerlink" href="#n">\xc2\xb6</a></h3>'
+        b"<p>numeric.</p><h2>8.2. Monetary Types</h2><p>money.</p></body></html>"
+    )
+    parsed = parse(page, "datatype.html")
+
+    assert [s.headings for s in parsed.sections] == [
+        ("8.1. Numeric Types",),
+        ("8.1. Numeric Types", "8.1.1. Integer Types"),
+        ("8.1. Numeric Types", "8.1.2. Arbitrary Precision Numbers"),
+        ("8.2. Monetary Types",),
+    ]
+
+
 def test_html_sections_stay_apart_even_without_headings():
     """An FAQ page whose answers sit in <section>s with no heading (styled questions): each
     answer, and the text after a nested section, is its own division."""

@@ -3,7 +3,9 @@
 Every structured parser (DOCX, HTML, Markdown, unstructured elements) walks its document and
 feeds a :class:`SectionBuilder`; the builder owns the rules they share:
 
-- a heading of level N replaces the heading path from level N on (``path[: N - 1] + (text,)``);
+- a heading of level N replaces the headings of level N and deeper on the path (a page that
+  starts at h2 gives its h3s one parent each, not a chain of siblings); a trailing permalink
+  mark ("¶", as Sphinx writes one into each heading) is not part of the heading;
 - consecutive paragraphs under the same headings merge into one text section, joined by "\\n";
 - a table is its own section (``kind="table"``), one line per row, cells joined by " | ";
 - a division (an HTML ``<section>`` or ``<article>``, with or without a heading) ends the
@@ -53,6 +55,7 @@ class SectionBuilder:
         self._titles: list[Section] = []
         self._pending: list[str] = []
         self._headings: tuple[str, ...] = ()
+        self._levels: tuple[int, ...] = ()  # the level of each entry of the heading path
         self._page = page
         self._part = 0
 
@@ -73,12 +76,14 @@ class SectionBuilder:
 
     def heading(self, level: int, text: str) -> None:
         """A heading of ``level`` (1 = top); blank headings are ignored."""
-        text = clean_inline(text)
+        text = clean_inline(text).removesuffix("¶").rstrip()
         if not text:
             return
         self.flush()
         level = max(1, level)
-        self._headings = (*self._headings[: level - 1], text)
+        kept = sum(1 for above in self._levels if above < level)
+        self._headings = (*self._headings[:kept], text)
+        self._levels = (*self._levels[:kept], level)
         self._titles.append(Section(text=text, page=self._page, headings=self._headings[:-1]))
 
     def paragraph(self, text: str) -> None:
