@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cpu import cpu_has_amx_bf16
+from core.cpu import cpu_has_amx_bf16, cpu_has_avx512_bf16
 from core.settings import DEFAULT_MODEL, Settings
 from pipeline.embed import get_embedder
 from pipeline.embed.bf16 import Bf16Embedder
@@ -94,17 +94,25 @@ def test_the_trace_is_cached(settings: Settings, bf16: Bf16Embedder) -> None:
     assert bf16._path.stat().st_mtime_ns == before
 
 
-def test_auto_picks_bf16_only_on_a_cpu_with_amx(tmp_path: Path) -> None:
+def test_auto_picks_bf16_where_the_cpu_multiplies_bfloat16_in_hardware(tmp_path: Path) -> None:
     sapphire = tmp_path / "sapphire"
     sapphire.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
-    epyc = tmp_path / "epyc"
-    epyc.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
-    assert cpu_has_amx_bf16(sapphire)
-    assert not cpu_has_amx_bf16(epyc)  # bfloat16 instructions, but no AMX tiles
-    assert not cpu_has_amx_bf16(tmp_path / "not-linux")
+    zen4 = tmp_path / "zen4"
+    zen4.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    zen1 = tmp_path / "zen1"
+    zen1.write_text("processor\t: 0\nflags\t\t: fpu avx2\n")
+    assert cpu_has_amx_bf16(sapphire) and cpu_has_avx512_bf16(sapphire)
+    assert not cpu_has_amx_bf16(zen4) and cpu_has_avx512_bf16(zen4)  # no AMX tiles
+    assert not cpu_has_amx_bf16(zen1) and not cpu_has_avx512_bf16(zen1)  # bf16 emulated
+    assert not cpu_has_avx512_bf16(tmp_path / "not-linux")
 
-    here = "torch-bf16" if cpu_has_amx_bf16() else "onnx"
-    assert local_backend(Settings(embedding_backend="auto")) == here
+    native = cpu_has_amx_bf16() or cpu_has_avx512_bf16()
+    assert local_backend(Settings(embedding_backend="auto")) == ("torch-bf16" if native else "onnx")
+    # the switches make this CPU choose as one without (to measure such a CPU here)
+    plain = Settings(embedding_backend="auto", cpu_amx=False, cpu_avx512_bf16=False)
+    assert local_backend(plain) == "onnx"
+    without_amx = Settings(embedding_backend="auto", cpu_amx=False)
+    assert local_backend(without_amx) == ("torch-bf16" if cpu_has_avx512_bf16() else "onnx")
     assert local_backend(Settings(embedding_backend="onnx")) == "onnx"
     assert local_backend(Settings(embedding_backend="torch-bf16")) == "torch-bf16"
     assert local_backend(Settings(embedding_device="cuda")) == "torch"  # the others: CPU only

@@ -181,9 +181,9 @@ def test_a_cached_file_may_be_built_from_another(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "derived.json").read_text()) == {"fingerprint": "2"}
 
 
-def test_auto_without_amx_keeps_fp32_vectors_under_the_plain_name() -> None:
+def test_auto_without_hardware_bf16_keeps_fp32_vectors_under_the_plain_name() -> None:
     # int8 failed the quality gate of a default (recall@5 on the dev set): auto never picks it
-    settings = Settings(embedding_backend="auto", cpu_amx=False)
+    settings = Settings(embedding_backend="auto", cpu_amx=False, cpu_avx512_bf16=False)
     assert settings.embedding_model == DEFAULT_MODEL
     assert local_backend(settings) == "onnx"
     assert get_embedder(settings).model_name == DEFAULT_MODEL

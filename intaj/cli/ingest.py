@@ -142,8 +142,8 @@ def reembed(
 def prepare() -> None:
     """Do a fresh machine's one-time work now, so the first ingest does not: start the
     database and apply migrations, build the embedding model's runtime file (its ONNX export,
-    or its bf16 TorchScript trace on a CPU with AMX: a few seconds) and create Prefect's
-    database. Safe to rerun."""
+    or its bf16 TorchScript trace on a CPU with AMX or AVX512-BF16: a few seconds) and create
+    Prefect's database. Safe to rerun."""
     import time
 
     from intaj import services

@@ -1,5 +1,5 @@
 """sentence-transformers models as TorchScript in bfloat16, for CPUs that multiply bfloat16 in
-hardware (AMX: Intel Xeon 4th generation and later).
+hardware (AMX: Intel Xeon 4th generation and later; AVX512-BF16: AMD Zen 4 and later).
 
 The transformer is traced once (``torch.jit.trace`` of transformers' model loaded in bfloat16,
 eager attention) and cached as ``<INTAJ_MODEL_CACHE>/<model-slug>/bf16.pt`` (built atomically
@@ -15,8 +15,11 @@ the model's name: chunks embedded by one backend are searched with queries of th
 On the dev set our retrieval (hybrid, the default) scores as with fp32: recall@1 0.809, @5 0.978,
 MRR@10 0.876 against 0.874; pure vector search (``bench.onnx_check``) keeps recall@5 (0.978)
 and loses two of 89 questions at rank 1 (0.775 against 0.798: near-ties flipped). On a CPU
-without AMX, bfloat16 is emulated and slower than fp32: ``INTAJ_EMBEDDING_BACKEND=auto`` (the
-default) picks this backend only where the CPU reports ``amx_bf16``.
+with AVX512-BF16 and no AMX (AMD EPYC Zen 4, 2 cores, 2026-12-05) it encodes those chunks at 121
+chunks/s against ONNX fp32's 64 and torch fp32's 31, with the same agreement (cosine mean
+0.99996) and the same recall as fp32. Where the CPU has neither, bfloat16 is emulated and slower
+than fp32: ``INTAJ_EMBEDDING_BACKEND=auto`` (the default) picks this backend only where the CPU
+reports ``amx_bf16`` or ``avx512_bf16`` (``Settings.native_bf16``).
 """
 
 from __future__ import annotations

@@ -43,13 +43,14 @@ def _local(settings: Settings, model: str) -> Embedder:
 
 def local_backend(settings: Settings) -> str:
     """The engine of a local model: ``INTAJ_EMBEDDING_BACKEND``, with ``auto`` resolved
-    (bf16 TorchScript on a CPU with AMX bfloat16, ``Settings.amx``, else ONNX Runtime fp32;
+    (bf16 TorchScript on a CPU that multiplies bfloat16 in hardware, ``Settings.native_bf16``,
+    else ONNX Runtime fp32;
     a model named ``...#onnx-int8`` runs ONNX int8 whatever the backend). Off the CPU
     (``INTAJ_EMBEDDING_DEVICE=cuda``) always torch: the other engines run on the CPU."""
     if settings.embedding_device != "cpu":
         return "torch"
     if settings.embedding_backend == "auto":
-        return "torch-bf16" if settings.amx() else "onnx"
+        return "torch-bf16" if settings.native_bf16() else "onnx"
     return settings.embedding_backend
 
 
