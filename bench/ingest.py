@@ -139,11 +139,16 @@ def cli_prepare(db_url: str, scratch: Path) -> dict[str, Any]:
 
 
 def setup_model() -> dict[str, Any]:
-    """scripts/setup's last step (the model's runtime file in INTAJ_MODEL_CACHE, outside any
-    INTAJ_HOME), in a child process: its wall time and what it printed."""
-    run = child.run(child.python_module("pipeline.embed.runtime"), env={"HF_HUB_OFFLINE": "1"})
-    child.require_ok(run, "python -m pipeline.embed.runtime")
-    return {"wall_s": run.wall_s, "printed": run.stdout.strip().splitlines()}
+    """scripts/setup's last steps (the model's runtime file and Prefect's database template in
+    INTAJ_MODEL_CACHE, outside any INTAJ_HOME), in child processes: their wall time and what
+    they printed."""
+    out: dict[str, Any] = {"wall_s": 0.0, "printed": []}
+    for module in ("pipeline.embed.runtime", "flows.startup"):
+        run = child.run(child.python_module(module), env={"HF_HUB_OFFLINE": "1"})
+        child.require_ok(run, f"python -m {module}")
+        out["wall_s"] += run.wall_s
+        out["printed"] += run.stdout.strip().splitlines()
+    return out
 
 
 def run_ours(files: list[Path], srv: Server, name: str, scratch: Path) -> dict[str, Any]:

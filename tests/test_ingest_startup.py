@@ -75,6 +75,9 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     model = next((tmp_path / "models").glob(f"*/{built_file}"))
     built = model.stat().st_mtime_ns
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
+    # and a migrated copy for new homes, beside the model's file
+    (template,) = (tmp_path / "models" / "prefect").glob("*.db")
+    assert _flow_runs(template) == 0
     assert _prefect_servers(tmp_path / "prefect") - before == set()
 
     run = subprocess.run(
@@ -92,3 +95,19 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") >= 1
     assert model.stat().st_mtime_ns == built  # the ingest used the prepared model
     assert _prefect_servers(tmp_path / "prefect") - before == set()  # stopped on exit
+
+    # A new home (no Prefect database yet) starts its server from the template: the flow
+    # runs, its run is recorded in the new home, the template stays empty.
+    fresh = {**env, "PREFECT_HOME": str(tmp_path / "new-prefect")}
+    again = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
+         "--chatbot", f"startup-new-{tmp_path.name}", "--json"],
+        env=fresh, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    out = json.loads(again.stdout[again.stdout.index("{") :])
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM chatbots WHERE id = %s", (out["chatbot"],))
+    assert [s["status"] for s in out["sources"]] == ["ready"]
+    assert _flow_runs(tmp_path / "new-prefect" / "prefect.db") >= 1
+    assert _flow_runs(template) == 0

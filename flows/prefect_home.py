@@ -1,0 +1,60 @@
+"""Prefect's temporary server's database for a new PREFECT_HOME: a migrated, empty copy kept once
+per machine and Prefect version (``INTAJ_MODEL_CACHE/prefect/<version>.db``, built by
+``flows.startup.build_database_template``), copied into a home that has none, so a new home's
+first server start does not migrate (flows/startup.py). Imports no Prefect."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+DATABASE_URL_SETTINGS = (
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+    "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+)
+
+
+def database_template() -> Path | None:
+    """Where the migrated, empty database of this Prefect version is kept for new homes
+    (``INTAJ_MODEL_CACHE/prefect/<version>.db``); None without Prefect installed."""
+    try:
+        prefect = version("prefect")
+    except PackageNotFoundError:
+        return None
+    return get_settings().resolved_model_cache / "prefect" / f"{prefect}.db"
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A whole copy of a SQLite database (its write-ahead log included)."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+
+
+def seed_database(home: str, template: Path | None = None) -> None:
+    """A new PREFECT_HOME's database from ``template`` (default :func:`database_template`), when
+    it has none and the server would use the default SQLite file there (no database URL set)."""
+    if any(os.environ.get(name) for name in DATABASE_URL_SETTINGS):
+        return
+    target = Path(home).expanduser() / "prefect.db"
+    template = template or database_template()
+    if target.exists() or template is None or not template.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(template, partial)
+        os.replace(partial, target)
+    except OSError as e:  # the server migrates a new database as before
+        log.debug("could not copy Prefect's database template: %s", e)
+        partial.unlink(missing_ok=True)
