@@ -79,6 +79,22 @@ def model_dimensions(conn: psycopg.Connection, *, model: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def source_embeddings(
+    conn: psycopg.Connection, *, chatbot_id: str, model: str
+) -> dict[str, list[Any]]:
+    """Every chunk vector of a chatbot under ``model`` (as the driver returns them), by source
+    id (experiments over whole documents, e.g. bench/centroid.py)."""
+    out: dict[str, list[Any]] = {}
+    rows = conn.execute(
+        "SELECT source_id, embedding FROM chunks"
+        " WHERE chatbot_id = %s AND embedding_model = %s AND source_id IS NOT NULL",
+        (chatbot_id, model),
+    )
+    for source_id, embedding in rows:
+        out.setdefault(str(source_id), []).append(embedding)
+    return out
+
+
 def existing_embeddings(
     conn: psycopg.Connection, *, chatbot_id: str, model: str, hashes: Iterable[str]
 ) -> dict[str, np.ndarray]:
