@@ -12,6 +12,7 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
@@ -48,6 +49,24 @@ def _flow_runs(database: Path) -> int:
     return count
 
 
+def _ingest_example(
+    env: dict[str, str], cwd: Path, chatbot: str, pool: ConnectionPool
+) -> dict[str, Any]:
+    """``intaj ingest`` of one sample page in a process of its own; its JSON summary, after
+    checking the source is ready (the chatbot is deleted again)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
+         "--chatbot", chatbot, "--json"],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    out: dict[str, Any] = json.loads(run.stdout[run.stdout.index("{") :])
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM chatbots WHERE id = %s", (out["chatbot"],))
+    assert [s["status"] for s in out["sources"]] == ["ready"]
+    return out
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find server processes")
 def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     settings: Settings, pool: ConnectionPool, tmp_path: Path
@@ -80,16 +99,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     assert _flow_runs(template) == 0
     assert _prefect_servers(tmp_path / "prefect") - before == set()
 
-    run = subprocess.run(
-        [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
-         "--chatbot", f"startup-{tmp_path.name}", "--json"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    out = json.loads(run.stdout[run.stdout.index("{") :])
-    with pool.connection() as conn:
-        conn.execute("DELETE FROM chatbots WHERE id = %s", (out["chatbot"],))
-    assert [s["status"] for s in out["sources"]] == ["ready"]
+    out = _ingest_example(env, tmp_path, f"startup-{tmp_path.name}", pool)
     assert out["sources"][0]["chunks"] > 0
     # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") >= 1
@@ -99,15 +109,6 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     # A new home (no Prefect database yet) starts its server from the template: the flow
     # runs, its run is recorded in the new home, the template stays empty.
     fresh = {**env, "PREFECT_HOME": str(tmp_path / "new-prefect")}
-    again = subprocess.run(
-        [sys.executable, "-m", "intaj.cli", "ingest", str(EXAMPLES / "northwind-about.html"),
-         "--chatbot", f"startup-new-{tmp_path.name}", "--json"],
-        env=fresh, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-2000:]
-    out = json.loads(again.stdout[again.stdout.index("{") :])
-    with pool.connection() as conn:
-        conn.execute("DELETE FROM chatbots WHERE id = %s", (out["chatbot"],))
-    assert [s["status"] for s in out["sources"]] == ["ready"]
+    _ingest_example(fresh, tmp_path, f"startup-new-{tmp_path.name}", pool)
     assert _flow_runs(tmp_path / "new-prefect" / "prefect.db") >= 1
     assert _flow_runs(template) == 0
