@@ -203,9 +203,14 @@ def abstention_report(confidence: dict[str, float], answerable: dict[str, bool],
         s: cv.abstention_rates(confidence, answerable, [q for q in held if sets[q] == s], t)
         for s in SETS
     }
+    from core.settings import Settings
+
+    shipped = Settings().abstain_threshold  # INTAJ_ABSTAIN_THRESHOLD, what `intaj ask` uses
     return {
         "cv": cv.cross_validate_threshold(confidence, answerable, dev).as_dict(),
         "threshold_from_dev": t,
+        "shipped_threshold": shipped,
+        "heldout_at_shipped": cv.abstention_rates(confidence, answerable, held, shipped),
         "dev": cv.abstention_rates(confidence, answerable, dev, t),
         "heldout": cv.abstention_rates(confidence, answerable, held, t),
         "heldout_per_set": per_set,

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     faq_direct_threshold: float = Field(default=0.86, ge=0, le=1)
     faq_top_threshold: float = Field(default=0.60, ge=0, le=1)
     faq_margin: float = Field(default=0.15, ge=0, le=1)
-    abstain_threshold: float = Field(default=0.38, ge=0, le=1)
+    abstain_threshold: float = Field(default=0.39, ge=0, le=1)
     # Once the chatbot answers, passages at or above passage_threshold (the old abstain
     # threshold) are what the answer is built from; abstaining is decided on the best one.
     passage_threshold: float = Field(default=0.30, ge=0, le=1)

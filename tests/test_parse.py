@@ -213,6 +213,29 @@ def test_html_sections_stay_apart_even_without_headings():
     assert all(s.headings == ("FAQ",) for s in parsed.sections)
 
 
+def test_docbook_section_divs_stay_apart_like_sections():
+    """DocBook (the Debian FAQ, the PostgreSQL manual) and Sphinx before 4 write sections as
+    <div class="section">/<div class="sect2">: the same divisions, so two answers never share a
+    chunk; a plain <div> is no boundary."""
+    page = (
+        b'<html><body><div class="chapter"><h2>Customizing</h2>'
+        b'<div class="section"><p>Set the paper size with paperconfig.</p></div>'
+        b'<div class="section"><p>The kbd package sets the console font.</p></div>'
+        b'<div class="sect2 extra"><p>Use dpkg-divert to keep your file.</p></div>'
+        b"<div><p>Plain divs</p></div><div><p>join up.</p></div>"
+        b"</div></body></html>"
+    )
+    parsed = parse(page, "customizing.html")
+
+    assert [s.text for s in parsed.sections] == [
+        "Set the paper size with paperconfig.",
+        "The kbd package sets the console font.",
+        "Use dpkg-divert to keep your file.",
+        "Plain divs\njoin up.",
+    ]
+    assert len({s.part for s in parsed.sections}) == 4
+
+
 def test_xhtml_pages_parse_as_html_without_a_warning():
     """DocBook and Sphinx write XHTML with an XML declaration; bs4 warns about reading that
     with an HTML parser, a screenful per page in `intaj ingest`'s output. We mean to."""

@@ -4,9 +4,10 @@ Scripts, styles, navigation, headers, footers, asides, forms and hidden elements
 When the page has a ``<main>`` (or else ``<article>``s) only text inside them is kept. Block
 elements are walked in order with an explicit stack (no recursion: a page of 100,000 nested
 ``<div>`` is fine); h1-h6 update the heading path, text between block boundaries becomes
-paragraphs, tables become table sections, and ``<section>``/``<article>`` start and end
-divisions that chunks never cross (pages whose sections have no headings, such as FAQ answers
-under removed or styled questions, keep each answer in chunks of its own). The title is
+paragraphs, tables become table sections, and ``<section>``/``<article>`` (and the
+``<div class="section">``, ``sect1``... of DocBook and older Sphinx) start and end divisions
+that chunks never cross (pages whose sections have no headings, such as FAQ answers under
+removed or styled questions, keep each answer in chunks of its own). The title is
 ``<title>``, else the first ``<h1>``.
 Nothing is fetched: no images, no external entities.
 """
@@ -35,6 +36,20 @@ BLOCKS = frozenset(
 )  # fmt: skip
 HEADINGS = {f"h{level}": level for level in range(1, 7)}
 DIVISIONS = frozenset({"section", "article"})  # their text never shares a chunk with others
+# The same divisions written as <div class="..."> by generators that predate <section>:
+# DocBook's XSL (the Debian and PostgreSQL manuals: section, sect1-5, chapter, qandaentry...)
+# and docutils' HTML 4 writer (Sphinx before 4: <div class="section">).
+DIVISION_CLASSES = frozenset(
+    {"section", "sect1", "sect2", "sect3", "sect4", "sect5", "simplesect", "refsect1",
+     "refsect2", "refsect3", "refsection", "chapter", "appendix", "preface", "qandaentry",
+     "qandadiv"}
+)  # fmt: skip
+
+
+def _is_division(tag: Tag) -> bool:
+    if tag.name in DIVISIONS:
+        return True
+    return tag.name == "div" and not DIVISION_CLASSES.isdisjoint(tag.get("class") or ())
 
 
 def _dropped(tag: Tag) -> bool:
@@ -72,7 +87,7 @@ class _Walker:
             node, entering = stack.pop()
             if not entering:
                 self.flush()
-                if node.name in DIVISIONS:  # type: ignore[attr-defined]
+                if isinstance(node, Tag) and _is_division(node):
                     self.out.division()
                 self.inside -= bool(self.focus and node.name in self.focus)  # type: ignore[attr-defined]
             elif isinstance(node, NavigableString):
@@ -97,7 +112,7 @@ class _Walker:
         if name not in BLOCKS:
             return [(child, True) for child in reversed(tag.contents)]
         self.flush()
-        if name in DIVISIONS:
+        if _is_division(tag):
             self.out.division()
         self.inside += bool(self.focus and name in self.focus)
         return [(tag, False), *((child, True) for child in reversed(tag.contents))]
