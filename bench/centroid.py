@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import cv
-from bench.corpus import corpus_files, ensure
-from bench.generalize import SETS, ensure_chatbot, pages, questions
+from bench import cv, distractors
 from bench.scoring import Retrieved, first_hit_rank
 
 BETAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
@@ -80,21 +78,8 @@ def main() -> None:
     from intaj import services
 
     ctx = services.context()
-    if args.setting == "sets":
-        for name in SETS:
-            asked = questions(name)
-            ranks = centroid_ranks(ctx, ensure_chatbot(ctx, f"gen-{name}", pages(name)), asked)
-            for split in ("dev", "heldout"):
-                ids = [q["id"] for q in asked if (q["split"] == "dev") == (split == "dev")]
-                report(f"{name} {split}", ranks, ids)
-        return
-    files = [p for name in SETS for p in pages(name)] + corpus_files(ensure("quick"))
-    bot = ensure_chatbot(ctx, "distractors", files)
-    asked = [{**q, "id": f"{n}/{q['id']}", "set": n} for n in SETS for q in questions(n)]
-    ranks = centroid_ranks(ctx, bot, asked)
-    report("all", ranks, [q["id"] for q in asked])
-    for name in SETS:
-        report(name, ranks, [q["id"] for q in asked if q["set"] == name])
+    for title, ranks, ids in distractors.experiment(ctx, args.setting, centroid_ranks):
+        report(title, ranks, ids)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import child
 from bench.corpus import corpus_files, ensure
@@ -26,6 +27,7 @@ from bench.server import Server, server, sqlalchemy_url
 
 BENCH = Path(__file__).resolve().parent
 CHATBOT = "distractors"
+R = TypeVar("R")
 
 
 def all_questions() -> dict[str, dict[str, Any]]:
@@ -36,14 +38,50 @@ def all_questions() -> dict[str, dict[str, Any]]:
     return rows
 
 
+def files() -> list[Path]:
+    """Every set's pages, then the quick corpus."""
+    return [p for name in SETS for p in pages(name)] + corpus_files(ensure("quick"))
+
+
+def chatbot(ctx: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The distractor chatbot in ctx's INTAJ_HOME (ingested the first time) and every question
+    (ids ``set/id``), for ranking experiments that reuse one ingest (bench/centroid.py, prf.py)."""
+    from bench.generalize import ensure_chatbot
+
+    return ensure_chatbot(ctx, CHATBOT, files()), list(all_questions().values())
+
+
+def experiment(
+    ctx: Any, setting: str, ranks_of: Callable[[Any, Any, list[dict[str, Any]]], R]
+) -> Iterator[tuple[str, R, list[str]]]:
+    """A ranking experiment's (title, ranks, question ids) groups: ``setting`` "sets" runs
+    ``ranks_of(ctx, chatbot, questions)`` on each set's own chatbot (dev and held-out split
+    apart), "distractors" on the distractor chatbot (all questions, then each set's)."""
+    from bench.generalize import ensure_chatbot, questions
+
+    if setting == "sets":
+        for name in SETS:
+            asked = questions(name)
+            ranks = ranks_of(ctx, ensure_chatbot(ctx, f"gen-{name}", pages(name)), asked)
+            for split in ("dev", "heldout"):
+                ids = [q["id"] for q in asked if (q["split"] == "dev") == (split == "dev")]
+                yield f"{name} {split}", ranks, ids
+        return
+    bot, asked = chatbot(ctx)
+    ranks = ranks_of(ctx, bot, asked)
+    yield "all", ranks, [q["id"] for q in asked]
+    for name in SETS:
+        yield name, ranks, [q["id"] for q in asked if q["set"] == name]
+
+
 def run(srv: Server, scratch: Path) -> dict[str, Any]:
-    files = [p for name in SETS for p in pages(name)] + corpus_files(ensure("quick"))
+    files_ = files()
     asked = all_questions()
     qfile = scratch / "questions.jsonl"
     qfile.write_text("".join(json.dumps(q) + "\n" for q in asked.values()), encoding="utf-8")
 
     url = srv.fresh_database("distractors_ours")
-    ingested = cli_ingest(files, url, scratch, chatbot=CHATBOT)
+    ingested = cli_ingest(files_, url, scratch, chatbot=CHATBOT)
     argv = child.python_module("bench.workers.ours_quality", "--chatbot", CHATBOT,
                                "--questions", str(qfile))  # fmt: skip
     ours = (
@@ -55,7 +93,7 @@ def run(srv: Server, scratch: Path) -> dict[str, Any]:
     srv.drop_database("distractors_ours")
 
     url = srv.fresh_database("distractors_lc")
-    argv = [str(LC_PYTHON), "-m", "bench.workers.lc_pipeline", "quality", *map(str, files)]
+    argv = [str(LC_PYTHON), "-m", "bench.workers.lc_pipeline", "quality", *map(str, files_)]
     argv += ["--questions", str(qfile), "--db", sqlalchemy_url(url), "--out", "{out}"]
     runs = {"ours_" + k: v for k, v in ours["results"].items()}
     try:  # a killed baseline (memory on a shared box) must not lose our half of the run
@@ -74,7 +112,7 @@ def run(srv: Server, scratch: Path) -> dict[str, Any]:
     lc_all = scores.get("langchain", {}).get("all", {"recall@5": float("nan")})
     gain = scores["ours_hybrid"]["all"]["recall@5"] - lc_all["recall@5"]
     return {
-        "files": len(files),
+        "files": len(files_),
         "questions": len(asked),
         "chunks": {"ours": ingested["chunks"], "langchain": lc.get("chunks")},
         "langchain_error": lc.get("error"),

@@ -253,3 +253,11 @@ def models_of(conn: psycopg.Connection, *, chatbot_id: str) -> list[str]:
         (chatbot_id,),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def embeddings_of(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """The vectors of these chunks, by chunk id (ranking experiments in bench/)."""
+    if not ids:
+        return {}
+    rows = conn.execute("SELECT id, embedding FROM chunks WHERE id = ANY(%s)", (list(ids),))
+    return {i: _as_array(v) for i, v in rows}
