@@ -2,7 +2,8 @@
 
 Sections that share a page, heading path and division are joined, then split into pieces of at
 most ``max_tokens`` model tokens, counting the heading path that is embedded with each chunk. A
-chunk never crosses a page, a heading or a division (an HTML ``<section>``), so its metadata
+chunk never crosses a page, a heading or a division (an HTML ``<section>``, or DocBook's
+``<div class="section">``), so its metadata
 (page, heading path) is exact, and never exceeds the model's window, so nothing is silently
 truncated.
 
