@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench import cv, distractors
-from bench.scoring import Retrieved, first_hit_rank
+from bench.candidates import HybridSearch, first_hit, source_names
 
 BETAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 CANDIDATES = 40
@@ -28,15 +28,13 @@ CANDIDATES = 40
 
 def centroid_ranks(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[float, dict[str, Any]]:
     from db import chunks as chunks_db
-    from db import search as search_db
-    from db import sources as sources_db
     from retrieval.search import scope_of
 
     scope = scope_of(bot, ctx.settings)
     model = scope.embedder.model_name
+    names = source_names(ctx, bot)
+    search = HybridSearch(ctx, bot, model, CANDIDATES)
     with ctx.pool.connection() as conn:
-        names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
-        dims = chunks_db.model_dimensions(conn, model=model)
         by_source = chunks_db.source_embeddings(conn, chatbot_id=bot.id, model=model)
     centroids = {}
     for source_id, vectors in by_source.items():
@@ -46,17 +44,11 @@ def centroid_ranks(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[floa
     out: dict[float, dict[str, Any]] = {b: {} for b in BETAS}
     for q, vector in zip(asked, scope.embedder.embed([q["question"] for q in asked]), strict=True):
         with ctx.pool.connection() as conn:
-            rows = search_db.search(
-                conn, chatbot_id=bot.id, model=model, dimensions=dims, query_vector=vector,
-                query_text=q["question"], language=bot.language, k=CANDIDATES,
-                text_weight=ctx.settings.search_text_weight, fusion="weighted",
-            )  # fmt: skip
+            rows = search(conn, vector, q["question"])
         for b in BETAS:
             doc = {r.id: float(centroids.get(str(r.source_id), 0 * vector) @ vector) for r in rows}
-            ranked = sorted(rows, key=lambda r: -(r.fused + b * doc[r.id]))[:10]
-            found = [Retrieved(names.get(r.source_id or "", r.source), r.content) for r in ranked]
-            out[b][q["id"]] = first_hit_rank(
-                found, answer=q["answer_text"], source_file=q["source_file"]
+            out[b][q["id"]] = first_hit(
+                sorted(rows, key=lambda r: -(r.fused + b * doc[r.id])), q, names
             )
     return out
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import cv
-from bench.scoring import Retrieved, first_hit_rank
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
@@ -87,12 +86,11 @@ def ensure_chatbot(ctx: Any, name: str, files: Sequence[Path]) -> Any:
 def measure(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[str, Any]:
     """First-hit rank of every answerable question under every config, and every question's
     confidence (best passage similarity: what ``intaj ask`` compares to abstain_threshold)."""
-    from db import sources as sources_db
+    from bench.candidates import first_hit, source_names
     from retrieval.search import scope_of, search
 
     scope = scope_of(bot, ctx.settings)
-    with ctx.pool.connection() as conn:
-        names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
+    names = source_names(ctx, bot)
     vectors = scope.embedder.embed([q["question"] for q in asked])
     ranks: dict[Config, dict[str, int | None]] = {c: {} for c in CONFIGS}
     confidence: dict[str, float] = {}
@@ -108,10 +106,7 @@ def measure(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[str, Any]:
             if (fusion, weight) == DEFAULT:
                 confidence[q["id"]] = max((h.score for h in hits), default=0.0)
             if "answer_text" in q:
-                found = [Retrieved(names.get(h.source_id or "", h.source), h.content) for h in hits]
-                ranks[(fusion, weight)][q["id"]] = first_hit_rank(
-                    found, answer=q["answer_text"], source_file=q["source_file"]
-                )
+                ranks[(fusion, weight)][q["id"]] = first_hit(hits, q, names)
     from bench.sentwin import sentence_ranks
 
     sentwin = sentence_ranks(ctx, bot, asked, vectors, names)

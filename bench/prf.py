@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import cv, distractors
-from bench.scoring import Retrieved, first_hit_rank
+from bench.candidates import HybridSearch, first_hit, source_names
 
 CONFIGS: tuple[tuple[float, int], ...] = (
     (0.0, 0), (0.1, 1), (0.2, 1), (0.3, 1), (0.1, 3), (0.2, 3), (0.3, 3), (0.5, 3),
@@ -34,23 +34,11 @@ def prf_ranks(
     ctx: Any, bot: Any, asked: list[dict[str, Any]]
 ) -> dict[tuple[float, int], dict[str, int | None]]:
     from db import chunks as chunks_db
-    from db import search as search_db
-    from db import sources as sources_db
     from retrieval.search import scope_of
 
     scope = scope_of(bot, ctx.settings)
-    model = scope.embedder.model_name
-    with ctx.pool.connection() as conn:
-        names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
-        dims = chunks_db.model_dimensions(conn, model=model)
-
-    def search(conn: Any, vector: np.ndarray, text: str) -> list[Any]:
-        return search_db.search(
-            conn, chatbot_id=bot.id, model=model, dimensions=dims, query_vector=vector,
-            query_text=text, language=bot.language, k=CANDIDATES,
-            text_weight=ctx.settings.search_text_weight, fusion="weighted",
-        )  # fmt: skip
-
+    names = source_names(ctx, bot)
+    search = HybridSearch(ctx, bot, scope.embedder.model_name, CANDIDATES)
     out: dict[tuple[float, int], dict[str, int | None]] = {c: {} for c in CONFIGS}
     vectors = scope.embedder.embed([q["question"] for q in asked])
     for q, vector in zip(asked, vectors, strict=True):
@@ -64,12 +52,7 @@ def prf_ranks(
                     feedback = np.mean([top[r.id] for r in first[:m]], axis=0)
                     moved = vector + beta * feedback
                     rows = search(conn, moved / np.linalg.norm(moved), q["question"])
-                found = [
-                    Retrieved(names.get(r.source_id or "", r.source), r.content) for r in rows[:10]
-                ]
-                out[(beta, m)][q["id"]] = first_hit_rank(
-                    found, answer=q["answer_text"], source_file=q["source_file"]
-                )
+                out[(beta, m)][q["id"]] = first_hit(rows, q, names)
     return out
 
 

@@ -22,27 +22,20 @@ CANDIDATES = 20
 def sentence_ranks(
     ctx: Any, bot: Any, asked: list[dict[str, Any]], vectors: np.ndarray, names: dict[str, str]
 ) -> dict[float, dict[str, int | None]]:
-    from bench.scoring import Retrieved, first_hit_rank
-    from db import chunks as chunks_db
-    from db import search as search_db
+    from bench.candidates import HybridSearch, first_hit
     from pipeline.embed import get_embedder
     from retrieval.answer import sentences
 
     embedder = get_embedder(ctx.settings, bot.embedding_model or ctx.settings.embedding_model)
-    with ctx.pool.connection() as conn:
-        dims = chunks_db.model_dimensions(conn, model=embedder.model_name)
-    assert dims is not None
+    search = HybridSearch(ctx, bot, embedder.model_name, CANDIDATES)
+    assert search.dims is not None
     cache: dict[int, np.ndarray] = {}
     out: dict[float, dict[str, int | None]] = {a: {} for a in ALPHAS}
     for q, vector in zip(asked, vectors, strict=True):
         if "answer_text" not in q:
             continue
         with ctx.pool.connection() as conn:
-            rows = search_db.search(
-                conn, chatbot_id=bot.id, model=embedder.model_name, dimensions=dims,
-                query_vector=vector, query_text=q["question"], language=bot.language,
-                k=CANDIDATES, text_weight=ctx.settings.search_text_weight, fusion="weighted",
-            )  # fmt: skip
+            rows = search(conn, vector, q["question"])
         todo = [r for r in rows if r.id not in cache]
         if todo:
             split = [sentences(r.content) or [r.content] for r in todo]
@@ -62,8 +55,5 @@ def sentence_ranks(
                     )
                 ),
             )
-            found = [Retrieved(names.get(r.source_id or "", r.source), r.content) for r in scored]
-            out[a][q["id"]] = first_hit_rank(
-                found, answer=q["answer_text"], source_file=q["source_file"]
-            )
+            out[a][q["id"]] = first_hit(scored, q, names)
     return out
