@@ -33,6 +33,7 @@ from db import messages as messages_db
 from db.chatbots import Chatbot
 from pipeline.chunk import reflow
 from retrieval import generate, prompt
+from retrieval.language import ARABIC, detect
 from retrieval.output import cited_numbers, clean
 from retrieval.search import Scope, scope_of, search
 
@@ -42,8 +43,21 @@ NOT_FOUND = (
     "I could not find this in the provided knowledge. Please rephrase your question or"
     " contact a human agent."
 )
+# The abstention reply to a message in Arabic (retrieval/language.py tells which).
+NOT_FOUND_AR = (
+    "لا أجد إجابة عن هذا في المعلومات المتوفرة لدي. يرجى إعادة صياغة سؤالك أو التواصل مع"
+    " أحد موظفي خدمة العملاء."
+)
 SNIPPET_CHARS = 240
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\"'(])|\n+")
+# A sentence ends at . ! ? before a capital, a digit, a quote or an Arabic letter (Arabic has
+# no capitals; an Arabic one-letter abbreviation like "د." does not end one), and always at
+# the Arabic question mark ؟, semicolon ؛ and full stop ۔. The Arabic comma ، and decimal
+# separator ٫ (١٫٥) never end one.
+_SENTENCE = re.compile(
+    r"(?<!\b[\u0621-\u064a]\.)(?<=[.!?])\s+"
+    r"(?=[A-Z0-9$\"'(«\u0621-\u064a\u0660-\u0669\u066e-\u06d3\u06f0-\u06ff\u0750-\u077f\u08a0-\u08ff])"
+    r"|(?<=[\u061b\u061f\u06d4])\s+|\n+"
+)
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -153,6 +167,7 @@ def _events(
 ) -> Iterator[str | Answer]:
     scope = scope_of(chatbot, settings)
     conversation_id = conversation_id or str(uuid.uuid4())
+    language = detect(message)
     vector = scope.embedder.embed([message])[0]
     hits = search(
         pool, settings, chatbot=chatbot, query=message, k=k or settings.search_k,
@@ -161,10 +176,14 @@ def _events(
     llm = None
     if faq_match(hits, settings) is None and not abstains(hits, settings):
         with pool.connection() as conn:
-            llm = generate.resolve(conn, settings, scope.chatbot, fallback=_fallback(scope))
+            llm = generate.resolve(
+                conn, settings, scope.chatbot, fallback=_fallback(scope, language)
+            )
     info: dict[str, Any] = {"generator": "extractive"}
     if llm is None:
-        result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
+        result = compose(
+            message_vector=vector, hits=hits, scope=scope, settings=settings, language=language
+        )
         yield result.answer
     else:
         emitted: list[str] = []
@@ -177,7 +196,9 @@ def _events(
             if emitted:
                 raise
             log.warning("answering extractively: %s", e.message)
-            result = compose(message_vector=vector, hits=hits, scope=scope, settings=settings)
+            result = compose(
+                message_vector=vector, hits=hits, scope=scope, settings=settings, language=language
+            )
             info["llm_error"] = e.code
             yield result.answer
     result = replace(result, conversation_id=conversation_id)
@@ -233,8 +254,10 @@ def _confidence(hits: Sequence[Hit]) -> float:
     return round(max((h.score for h in hits), default=0.0), 4)
 
 
-def _fallback(scope: Scope) -> str:
-    return str(scope.chatbot.settings.get("fallback_text") or NOT_FOUND)
+def _fallback(scope: Scope, language: str | None = None) -> str:
+    """The chatbot owner's ``fallback_text``, else our reply in the message's language."""
+    default = NOT_FOUND_AR if language == ARABIC else NOT_FOUND
+    return str(scope.chatbot.settings.get("fallback_text") or default)
 
 
 def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
@@ -254,8 +277,16 @@ def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
 
 
 def compose(
-    *, message_vector: np.ndarray, hits: Sequence[Hit], scope: Scope, settings: Settings
+    *,
+    message_vector: np.ndarray,
+    hits: Sequence[Hit],
+    scope: Scope,
+    settings: Settings,
+    language: str | None = None,
 ) -> Answer:
+    """The answer without an LLM: the matching FAQ's, the abstention reply (in the message's
+    ``language``, retrieval/language.py), or the extracted sentences (the knowledge's own
+    words and language; nothing is added to them but [n] markers)."""
     top = faq_match(hits, settings)
     allow_hosts = generate.link_hosts(scope.chatbot, settings)
     if top is not None:
@@ -273,7 +304,8 @@ def compose(
         )
     confidence = _confidence(hits)
     if abstains(hits, settings):
-        return Answer(answer=_fallback(scope), citations=(), confidence=confidence, abstained=True)
+        fallback = _fallback(scope, language)
+        return Answer(answer=fallback, citations=(), confidence=confidence, abstained=True)
     relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]
     text, used = extract(message_vector, relevant, scope)
     return Answer(

@@ -3,6 +3,7 @@ abstention when nothing matches; every turn is recorded in `messages`."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +17,8 @@ from db import messages as messages_db
 from db.chatbots import Chatbot
 from intaj.cli import app
 from pipeline.embed import Embedder
-from retrieval.answer import answer, sentences
+from retrieval.answer import NOT_FOUND_AR, answer, sentences
+from retrieval.language import detect
 from tests.conftest import EXAMPLES
 from tests.knowledge import add_document, tenants
 
@@ -102,6 +104,57 @@ def test_sentences_join_layout_line_breaks() -> None:
         " $15 per period for e-bikes."
     ]
     # short fragments ("Call us first.", "New part here.") are not answer material
+
+
+def test_arabic_sentences_end_at_arabic_punctuation() -> None:
+    text = (
+        "هل يمكنني إلغاء حجز الدراجة قبل موعده؟ نعم، يمكنك الإلغاء قبل ٢٤ ساعة من الموعد؛"
+        " يُعاد المبلغ كاملاً خلال خمسة أيام عمل. رسوم التأخير ١٫٥ دينار عن كل نصف ساعة."
+        " اتصل بنا على الرقم المذكور في الموقع، أو راسل د. أحمد مباشرة لترتيب التمديد."
+    )
+    assert sentences(text) == [
+        "هل يمكنني إلغاء حجز الدراجة قبل موعده؟",
+        "نعم، يمكنك الإلغاء قبل ٢٤ ساعة من الموعد؛",  # ، is a comma: the sentence goes on
+        "يُعاد المبلغ كاملاً خلال خمسة أيام عمل.",  # . before an Arabic letter ends one
+        "رسوم التأخير ١٫٥ دينار عن كل نصف ساعة.",  # ١٫٥ is one number
+        "اتصل بنا على الرقم المذكور في الموقع، أو راسل د. أحمد مباشرة لترتيب التمديد.",
+    ]
+
+
+def test_mixed_arabic_and_english_passages_split_at_both_kinds_of_punctuation() -> None:
+    text = (
+        "Rentals start at 9:00 every day of the week. يبدأ التأجير في التاسعة صباحاً كل يوم۔"
+        " Late returns cost 15 dollars per half hour."
+    )
+    assert sentences(text) == [
+        "Rentals start at 9:00 every day of the week.",
+        "يبدأ التأجير في التاسعة صباحاً كل يوم۔",
+        "Late returns cost 15 dollars per half hour.",
+    ]
+
+
+def test_a_question_in_arabic_outside_the_knowledge_abstains_in_arabic(
+    pool: ConnectionPool, settings: Settings, shop: Chatbot
+) -> None:
+    result = answer(pool, settings, chatbot=shop, message="ما هي درجة غليان التنغستن؟")
+    assert result.abstained and result.citations == ()
+    assert result.answer == NOT_FOUND_AR
+    assert detect(result.answer) == "ar"
+
+
+def test_an_arabic_answer_is_extracted_from_arabic_knowledge(
+    pool: ConnectionPool, settings: Settings, embedder: Embedder
+) -> None:
+    late = "تبلغ رسوم التأخير ١٥ دولاراً عن كل نصف ساعة تأخير في إعادة الدراجة."
+    passage = f"كل تأجير يشمل خوذة مجانية وقفلاً للدراجة؛ {late} يمكن تمديد الإيجار بالهاتف."
+    # whatever the model makes of Arabic, the answer is extracted, not abstained
+    anyway = settings.model_copy(update={"abstain_threshold": 0, "passage_threshold": 0})
+    with tenants(pool, "arabic") as (bot,):
+        add_document(pool, embedder, bot, "rentals-ar.txt", [passage])
+        result = answer(pool, anyway, chatbot=bot, message="كم تبلغ رسوم التأخير في إعادة الدراجة؟")
+    assert not result.abstained
+    assert f"{late} [1]" in result.answer  # the Arabic sentence, whole, with its citation
+    assert not re.search(r"[A-Za-z]", result.answer)  # no English framing around it
 
 
 def test_a_sentence_found_in_two_copies_of_a_document_is_said_once(

@@ -17,7 +17,8 @@ from db import connections as connections_db
 from db import messages as messages_db
 from db.chatbots import Chatbot
 from pipeline.embed import Embedder
-from retrieval.answer import answer, answer_stream
+from retrieval.answer import NOT_FOUND, NOT_FOUND_AR, answer, answer_stream
+from retrieval.prompt import build_messages
 from tests.knowledge import add_document, add_faqs, tenants
 from tests.servers.openai_compat import ChatServer, Fail, running_chat_server
 from tests.servers.site import Site, running_site
@@ -109,6 +110,59 @@ def test_the_prompt_holds_the_passages_and_this_conversations_history_only(
         f'<passage n="1" source="rentals.txt, page 3">\n{HELMETS}\n</passage>'
         in (messages[-1]["content"])
     )
+
+
+def test_the_prompt_asks_for_the_language_the_customer_wrote_in(
+    pool: ConnectionPool, fast: Settings, bot: Chatbot, llm: ChatServer
+) -> None:
+    """English knowledge, a customer writing in Arabic: the model is told to answer in Arabic
+    and, when the passages do not hold the answer, to say so in Arabic."""
+    anyway = fast.model_copy(update={"abstain_threshold": 0})  # the question reaches the LLM
+    llm.script()  # echo the prompt
+    ask(anyway, pool, bot, "هل الخوذة مشمولة عند استئجار دراجة؟")
+    system = llm.chat_requests()[-1]["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].endswith(
+        "The customer wrote in Arabic: answer in Arabic, even when the passages are in another"
+        " language."
+    )
+    assert f"reply with exactly this text and nothing else:\n{NOT_FOUND_AR}" in system["content"]
+    ask(anyway, pool, bot, "Is a helmet included when I rent a bike?")
+    system = llm.chat_requests()[-1]["messages"][0]
+    assert "The customer wrote in English: answer in English" in system["content"]
+    assert NOT_FOUND in system["content"] and "Arabic" not in system["content"]
+
+
+def test_the_models_arabic_fallback_reply_is_an_abstention(
+    pool: ConnectionPool, fast: Settings, bot: Chatbot, llm: ChatServer
+) -> None:
+    llm.script(NOT_FOUND_AR)
+    anyway = fast.model_copy(update={"abstain_threshold": 0})
+    result = ask(anyway, pool, bot, "هل تبيعون قطع غيار للسيارات؟")
+    assert result.abstained and result.answer == NOT_FOUND_AR and result.citations == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "default", "rule"),
+    [
+        ("كم سعر iPhone 15؟", "english", "The customer wrote in Arabic: answer in Arabic"),
+        ("How much is it?", "arabic", "The customer wrote in English: answer in English"),
+        ("Combien ça coûte ?", "french", "Answer in french, unless the user writes in another"),
+        ("١٢٣؟", "arabic", "Answer in arabic, unless the user writes in another language."),
+        ("👍", None, None),
+    ],
+    ids=["arabic", "english", "french-chatbot", "digits-only", "no-letters"],
+)
+def test_the_language_rule_follows_the_question_then_the_chatbot(
+    question: str, default: str | None, rule: str | None
+) -> None:
+    system, _ = build_messages(
+        question=question, passages=[], history=[], fallback="Sorry.", language=default
+    )
+    if rule is None:
+        assert "Answer in" not in system["content"] and "wrote in" not in system["content"]
+    else:
+        assert rule in system["content"]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "streamed"])
