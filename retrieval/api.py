@@ -35,6 +35,7 @@ from core.types import Answer
 from db.chatbots import Chatbot
 from retrieval.answer import answer, answer_stream
 from retrieval.auth import Caller, authenticate, authorize
+from retrieval.bidi import strip_bidi
 from retrieval.schemas import (
     AnswerOut,
     ErrorOut,
@@ -172,8 +173,9 @@ def stream_answer(
     headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> StreamingResponse:
-    """The answer as SSE (``delta`` events, then ``done`` with ``shape(answer)``); ``kwargs``
-    go to :func:`retrieval.answer.answer_stream`. Also serves the website widget (intaj/web)."""
+    """The answer as SSE (``delta`` events, without bidi controls, then ``done`` with
+    ``shape(answer)``); ``kwargs`` go to :func:`retrieval.answer.answer_stream`. Also serves
+    the website widget (intaj/web)."""
     events = answer_stream(pool, settings, **kwargs)
     first = next(events)  # retrieval happens here: its errors get their HTTP status
     return StreamingResponse(
@@ -189,7 +191,7 @@ def _sse(
     try:
         for event in events:
             if isinstance(event, str):
-                yield f"event: delta\ndata: {json.dumps({'text': event})}\n\n"
+                yield f"event: delta\ndata: {json.dumps({'text': strip_bidi(event)})}\n\n"
             else:
                 yield f"event: done\ndata: {json.dumps(shape(event))}\n\n"
     except errors.IntajError as e:

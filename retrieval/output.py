@@ -10,7 +10,10 @@ What is removed:
 - links: the link text stays, the URL goes (unless allowed); reference definitions go;
 - ``<https://...>`` autolinks and bare ``http(s)://`` / ``www.`` URLs: replaced by
   "(link removed)" unless allowed; HTML tags: all removed;
-- ``[n]`` markers with no passage ``n``.
+- ``<script>`` and ``<style>`` elements: their contents too, up to the closing tag; one not
+  closed within ``MAX_CONSTRUCT`` characters (or by the end) takes the rest of the text with it;
+- ``[n]`` markers with no passage ``n``;
+- bidi controls (retrieval/bidi.py), which could reverse the text that follows them.
 
 :class:`OutputFilter` works on a stream: :meth:`~OutputFilter.feed` returns the text that can
 no longer change (it holds back the last word and any construct still open), and
@@ -24,6 +27,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from retrieval.bidi import strip_bidi
+
 LINK_REMOVED = "(link removed)"
 MAX_CONSTRUCT = 2000  # a bracket not closed within this many characters is plain text
 _NEVER = -1
@@ -31,6 +36,10 @@ _URL_START = re.compile(r"https?://|www\.", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]}>*_"
 _LOOKS_LIKE_URL = re.compile(r"^(?:<?[a-z][a-z0-9+.-]*:|<?/|<?www\.)", re.IGNORECASE)
 _MARKER = re.compile(r"\[(\d{1,4})\]")
+_RAW_TEXT = re.compile(r"(script|style)(?=[\s/]|$)", re.IGNORECASE)  # inside an opening tag
+_RAW_TEXT_END = {
+    name: re.compile(rf"</{name}(?:[\s/][^>]*)?>", re.IGNORECASE) for name in ("script", "style")
+}
 
 
 def host_allowed(url: str, allow_hosts: Iterable[str]) -> bool:
@@ -71,7 +80,7 @@ class OutputFilter:
         self._pending = ""
 
     def feed(self, delta: str) -> str:
-        self._raw += delta
+        self._raw += strip_bidi(delta)
         return self._emit(final=False)
 
     def flush(self) -> str:
@@ -241,7 +250,22 @@ class _Scanner:
         inside = text[i + 1 : j]
         if _URL_START.match(inside):
             return j + 1, text[i : j + 1] if host_allowed(inside, self.allow) else LINK_REMOVED
+        element = _RAW_TEXT.match(inside)
+        if element:
+            return self.raw_text(i, j + 1, element.group(1).lower())
         return j + 1, ""  # an HTML tag
+
+    def raw_text(self, i: int, start: int, name: str) -> tuple[int, str] | None:
+        """A ``<script>``/``<style>`` element opened at ``i`` (its tag ends before ``start``),
+        dropped whole up to its closing tag. When that tag does not end within MAX_CONSTRUCT
+        characters of ``i``, or before the text does, the rest of the text goes with it."""
+        limit = i + MAX_CONSTRUCT
+        closing = _RAW_TEXT_END[name].search(self.text, start, limit)
+        if closing:
+            return closing.end(), ""
+        if len(self.text) < limit and not self.final:
+            return None
+        return len(self.text), ""
 
     def url(self, i: int) -> tuple[int, str] | None:
         text = self.text

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from core.types import Answer, Hit
 from db.search import Filters
+from retrieval.bidi import strip_bidi, strip_bidi_json
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -79,9 +80,11 @@ class ErrorOut(BaseModel):
 
 
 def answer_json(result: Answer) -> dict[str, Any]:
+    """The answer as the API gives it: no bidi controls in its text, sources or snippets
+    (retrieval/bidi.py)."""
     return {
-        "answer": result.answer,
-        "citations": [asdict(c) for c in result.citations],
+        "answer": strip_bidi(result.answer),
+        "citations": [strip_bidi_json(asdict(c)) for c in result.citations],
         "confidence": result.confidence,
         "abstained": result.abstained,
         "conversation_id": result.conversation_id,
@@ -90,8 +93,8 @@ def answer_json(result: Answer) -> dict[str, Any]:
 
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {
-        "content": hit.content,
+        "content": strip_bidi(hit.content),
         "score": round(hit.score, 4),
-        "source": hit.source,
-        "metadata": hit.metadata,
+        "source": strip_bidi(hit.source),
+        "metadata": strip_bidi_json(hit.metadata),
     }

@@ -7,7 +7,8 @@
     GET /v1/chatbots/{id}/widgets                 website widgets and their origins
 
 A Supabase user sees their own chatbots only; any other chatbot is a 404, as in
-:mod:`retrieval.api`. A service key sees every chatbot.
+:mod:`retrieval.api`. A service key sees every chatbot. Names, FAQs and passages come without
+bidi controls (retrieval/bidi.py).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
@@ -28,19 +29,21 @@ from db import sources as sources_db
 from db.chatbots import Chatbot
 from retrieval.api import caller_dependencies
 from retrieval.auth import Caller
+from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts
 
 
 def source_name(path: str, name: str | None = None) -> str:
     """What a person calls a source: its name, a URL as it is, else the file name of its path
-    (a stored file's path ends with the original file name)."""
+    (a stored file's path ends with the original file name); without bidi controls, which
+    could disguise it (``a<RLO>fdp.exe`` shown as ``aexe.pdf``)."""
     if name:
-        return name
+        return strip_bidi(name)
     if path.startswith(("http://", "https://")):
-        return path
+        return strip_bidi(path)
     if path.startswith("faq:"):
         return "FAQ"
-    return path.rstrip("/").rsplit("/", 1)[-1]
+    return strip_bidi(path.rstrip("/").rsplit("/", 1)[-1])
 
 
 def _when(value: datetime | None) -> str | None:
@@ -57,8 +60,8 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     def list_chatbots(who: Who) -> Any:
         with pool.connection() as conn:
             bots = chatbots_db.list_for(conn, user_id=None if who.service else who.user_id)
-        listed = [{"id": b.id, "name": b.name, "link_hosts": list(link_hosts(b, settings))}
-                  for b in bots]  # fmt: skip
+        listed = [{"id": b.id, "name": strip_bidi(b.name),
+                   "link_hosts": list(link_hosts(b, settings))} for b in bots]  # fmt: skip
         return {"chatbots": listed}
 
     @router.get("/chatbots/{chatbot_id}/sources", summary="Data sources and their ingestion")
@@ -72,7 +75,9 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     def list_faqs(bot: Bot) -> Any:
         with pool.connection() as conn:
             faqs = faqs_db.list_for(conn, chatbot_id=bot.id)
-        return {"faqs": [{"id": f.id, "question": f.question, "answer": f.answer} for f in faqs]}
+        listed = [{"id": f.id, "question": strip_bidi(f.question), "answer": strip_bidi(f.answer)}
+                  for f in faqs]  # fmt: skip
+        return {"faqs": listed}
 
     @router.get("/chatbots/{chatbot_id}/passages/{chunk_id}", summary="One passage, whole")
     def get_passage(chunk_id: int, bot: Bot) -> Any:
@@ -81,8 +86,8 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         if found is None:
             raise NotFoundError("passage not found")
         content, metadata, source = found
-        return {"content": content, "metadata": metadata, "source": source,
-                "source_name": source_name(source)}  # fmt: skip
+        return {"content": strip_bidi(content), "metadata": strip_bidi_json(metadata),
+                "source": strip_bidi(source), "source_name": source_name(source)}  # fmt: skip
 
     @router.get("/chatbots/{chatbot_id}/widgets", summary="Website widgets of the chatbot")
     def list_widgets(bot: Bot) -> Any:
@@ -101,7 +106,7 @@ def _source_json(source: sources_db.DataSource, run: dict[str, Any] | None) -> d
         "type": source.type,
         "status": source.status,
         "chunks": source.chunk_count,
-        "error": source.error,
+        "error": strip_bidi(source.error) if source.error else source.error,
         "error_code": source.error_code,
         "last_ingested_at": _when(source.last_ingested_at),
         "run": None if run is None else {

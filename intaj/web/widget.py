@@ -11,6 +11,8 @@ CORS headers, so a foreign page's browser never sends the message. Messages are 
 widget and client IP, and per widget (``INTAJ_WIDGET_*_PER_MINUTE``): over a limit, 429
 ``rate_limited`` with ``Retry-After``. Answers are :func:`retrieval.answer.answer_stream`'s,
 filtered as the API's (retrieval/output.py); citations name a source by its file name or URL.
+No bidi control reaches the page in an answer, snippet, source name or heading
+(retrieval/bidi.py).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
@@ -32,6 +34,7 @@ from db.connections import Widget
 from intaj.web.owner import source_name
 from intaj.web.ratelimit import WidgetLimits
 from retrieval.api import STATUS, stream_answer
+from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts
 from retrieval.schemas import Text, error_body
 from retrieval.search import load_chatbot
@@ -55,13 +58,15 @@ def public_answer(result: Answer) -> dict[str, Any]:
     """What a visitor's browser gets: the answer and where it comes from, no storage paths,
     ids or scores."""
     return {
-        "answer": result.answer,
+        "answer": strip_bidi(result.answer),
         "citations": [
             {
                 "number": c.number,
                 "source": source_name(c.source),
-                "metadata": {k: c.metadata[k] for k in PUBLIC_METADATA if k in c.metadata},
-                "snippet": c.snippet,
+                "metadata": strip_bidi_json(
+                    {k: c.metadata[k] for k in PUBLIC_METADATA if k in c.metadata}
+                ),
+                "snippet": strip_bidi(c.snippet),
             }
             for c in result.citations
         ],
@@ -108,7 +113,7 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
             bot = chatbots_db.get(conn, chatbot_id=widget.chatbot_id)
         if bot is None:
             raise WidgetRefusal(404, "not_found", "no such widget", cors(origin))
-        body = {"name": bot.name, "link_hosts": list(link_hosts(bot, settings))}
+        body = {"name": strip_bidi(bot.name), "link_hosts": list(link_hosts(bot, settings))}
         return JSONResponse(body, headers=cors(origin))
 
     @router.options("/{widget_id}/messages", include_in_schema=False)
