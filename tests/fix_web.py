@@ -1,9 +1,13 @@
 """What the playground and widget tests share: a really ingested chatbot (the handbook PDF of
-intaj/examples/ and a poisoned document and FAQ), another owner's chatbot, website widgets, and the
-real app served by uvicorn on 127.0.0.1."""
+intaj/examples/ and a poisoned document and FAQ), another owner's chatbot, website widgets, the
+real app served by uvicorn on 127.0.0.1, and headless Chromium (Debian's `chromium`, driven by
+Playwright's Python package through the system browser)."""
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from core.settings import Settings
@@ -31,6 +36,16 @@ LATE_QUESTION = "How much extra will I pay if I bring my rented e-bike back one 
 POISON_QUESTION = "What pressure should my tyres have?"
 ALLOWED_HOST = "northwind.example"
 FOREIGN_HOST = "evil.example"
+CHROMIUM = (
+    os.environ.get("INTAJ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium installed (Debian: apt-get install chromium; scripts/setup does it as"
+    " root): the browser tests of the playground and the widget did not run",
+)
+SHOTS = os.environ.get("INTAJ_WEB_SCREENSHOTS")
+TIMEOUT = 60_000  # ms: a loaded CI machine answers slowly
 
 
 def poisoned_markdown(canary: Site) -> str:
@@ -139,3 +154,56 @@ h1 {{ font-size: 30px; margin: 0 0 10px; }}
 you wait, and a chat that answers from our handbook.</p></main>
 <script src="{server}/static/widget.js" data-chatbot="{widget_id}" async></script>
 </body></html>"""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium, with Playwright's ``expect`` waiting up to TIMEOUT."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def checked_page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context; on leaving, no script of ours may have failed in it."""
+    context = browser.new_context(viewport={"width": 1200, "height": 760})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    assert errors == [], errors
+
+
+def shoot(page: Any, name: str) -> None:
+    """Save a screenshot for the docs (INTAJ_WEB_SCREENSHOTS), in 128 colours: a third of the
+    bytes, the same look."""
+    if SHOTS:
+        from PIL import Image
+
+        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+        shot = shot.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        shot.save(Path(SHOTS) / name, optimize=True)
+
+
+def widget(page: Any) -> Any:
+    return page.locator(".intaj-widget")  # Playwright's CSS pierces the open shadow root
+
+
+def ask_widget(page: Any, text: str) -> Any:
+    """Send ``text`` in the open widget; its answer, once it has stopped streaming."""
+    from playwright.sync_api import expect
+
+    box = widget(page)
+    box.locator("input").fill(text)
+    box.locator("input").press("Enter")
+    answer = box.locator(".assistant").last
+    expect(box.locator(".assistant.streaming")).to_have_count(0)
+    return answer

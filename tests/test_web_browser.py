@@ -12,9 +12,7 @@ README's screenshots into docs/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,30 +31,27 @@ from tests.fix_web import (
     ALLOWED_HOST,
     FOREIGN_HOST,
     LATE_QUESTION,
+    NEEDS_CHROMIUM,
     POISON_QUESTION,
     Shop,
+    ask_widget,
+    checked_page,
+    chromium,
     served,
+    shoot,
     shop,
     shop_page,
     web_settings,
+    widget,
 )
 from tests.servers.openai_compat import ChatServer, running_chat_server
 
-CHROMIUM = (
-    os.environ.get("INTAJ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium installed (Debian: apt-get install chromium; scripts/setup does it as"
-    " root): the browser tests of the playground and the widget did not run",
-)
-SHOTS = os.environ.get("INTAJ_WEB_SCREENSHOTS")
+pytestmark = NEEDS_CHROMIUM
 REPLY = (
     "Bringing the e-bike back one hour late costs 30 dollars: late returns are charged"
     " 15 dollars per started half hour [1]."
 )
 PER_IP = 3  # widget messages a minute per visitor, in this module's server
-TIMEOUT = 60_000  # ms: a loaded CI machine answers slowly
 
 
 @pytest.fixture(scope="module")
@@ -95,37 +90,14 @@ def base(settings: Settings, pool: ConnectionPool, world: Shop, llm: ChatServer)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 760})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    yield opened
-    context.close()
-    assert errors == [], errors  # no script of ours failed
-
-
-def shoot(page: Any, name: str) -> None:
-    """Save a screenshot for the docs (INTAJ_WEB_SCREENSHOTS), in 128 colours: a third of the
-    bytes, the same look."""
-    if SHOTS:
-        import io
-
-        from PIL import Image
-
-        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
-        shot = shot.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        shot.save(Path(SHOTS) / name, optimize=True)
+    with checked_page(browser) as opened:
+        yield opened
 
 
 def assert_inert(page: Any, world: Shop, scope: Any) -> None:
@@ -222,21 +194,6 @@ def test_the_playground_shows_poisoned_text_as_text(page: Any, base: str, world:
 
 
 # --- the widget ------------------------------------------------------------------------------
-
-
-def widget(page: Any) -> Any:
-    return page.locator(".intaj-widget")  # Playwright's CSS pierces the open shadow root
-
-
-def ask_widget(page: Any, text: str) -> Any:
-    from playwright.sync_api import expect
-
-    box = widget(page)
-    box.locator("input").fill(text)
-    box.locator("input").press("Enter")
-    answer = box.locator(".assistant").last
-    expect(box.locator(".assistant.streaming")).to_have_count(0)
-    return answer
 
 
 def test_the_widget_answers_on_an_allowed_site_and_keeps_the_conversation(

@@ -1,7 +1,7 @@
 // The owner's playground: pick a chatbot, chat with it (the API's SSE answer route), open
 // the passages its answers cite, watch its sources' ingestion, read its FAQs.
 import { ApiError, getJSON, streamAnswer } from "./api.js";
-import { el, renderText, sourceName, where } from "./render.js";
+import { citationLabel, el, renderText, textEl, whereNodes } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const CREDENTIAL = "intaj:playground:credential";
@@ -81,9 +81,9 @@ async function ask(text) {
   const bot = state.bot;
   $("chat-empty").hidden = true;
   const list = $("messages");
-  list.append(el("li", "user", text));
+  list.append(textEl("li", "user", text));
   const item = el("li", "assistant streaming");
-  const bubble = el("div", "text");
+  const bubble = textEl("div", "text");
   item.append(bubble);
   list.append(item);
   item.scrollIntoView({ block: "end" });
@@ -113,9 +113,9 @@ function showAnswer(item, bubble, done, bot) {
   const open = (c) => openPassage(c, bot, item);
   renderText(bubble, done.answer, { citations: done.citations, linkHosts: bot.link_hosts, onCite: open });
   if (done.citations.length) {
-    const list = el("ol", "citations");
+    const list = textEl("ol", "citations");
     for (const c of done.citations) {
-      const button = el("button", "", `[${c.number}] ${sourceName(c.source)}${where(c.metadata, ", ")}`);
+      const button = citationLabel(el("button"), c);
       button.type = "button";
       button.dataset.number = c.number;
       button.addEventListener("click", () => open(c));
@@ -139,8 +139,9 @@ async function openPassage(citation, bot, item) {
   const panel = $("passage");
   panel.hidden = false;
   panel.dataset.number = citation.number;
-  $("passage-title").textContent = `[${citation.number}] ${sourceName(citation.source)}`;
-  $("passage-where").textContent = where(citation.metadata) || "\u00a0";
+  citationLabel($("passage-title"), citation, { place: false });
+  const at = whereNodes(citation.metadata);
+  $("passage-where").replaceChildren(...(at.length ? at : ["\u00a0"]));
   const text = $("passage-text");
   renderText(text, citation.snippet, { linkHosts: bot.link_hosts });
   if (citation.chunk_id == null) return;
@@ -184,7 +185,7 @@ async function refreshSources() {
 function sourceRow(s) {
   const tr = el("tr");
   tr.dataset.status = s.status;
-  const name = el("td", "name", s.name);
+  const name = textEl("td", "name", s.name);
   const status = el("td");
   status.append(el("span", `status ${s.status}`, s.status));
   const chunks = el("td", "", String(s.chunks));
@@ -201,7 +202,7 @@ async function loadFaqs() {
   const { faqs } = await api(`/v1/chatbots/${bot.id}/faqs`).catch(() => ({ faqs: [] }));
   if (bot !== state.bot) return;
   $("faq-count").textContent = `(${faqs.length})`;
-  $("faqs").replaceChildren(...faqs.flatMap((f) => [el("dt", "", f.question), el("dd", "", f.answer)]));
+  $("faqs").replaceChildren(...faqs.flatMap((f) => [textEl("dt", "", f.question), textEl("dd", "", f.answer)]));
 }
 
 async function loadWidgets() {

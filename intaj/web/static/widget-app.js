@@ -2,7 +2,7 @@
 // (/v1/widgets/ID). Answers render as text (render.js); the conversation id stays in the
 // visitor's browser (localStorage).
 import { ApiError, getJSON, streamAnswer } from "./api.js";
-import { el, renderText, sourceName, where } from "./render.js";
+import { citationLabel, el, renderText, stripBidi, textEl } from "./render.js";
 
 const NOT_HERE = "This chat is not available on this site.";
 
@@ -48,7 +48,7 @@ export function mount(script) {
   panel.hidden = true;
   panel.setAttribute("role", "dialog");
   const header = el("header");
-  const title = el("span", "title", "Chat");
+  const title = textEl("span", "title", "Chat");
   const close = el("button", "close", "×");
   close.type = "button";
   close.setAttribute("aria-label", "Close chat");
@@ -60,6 +60,7 @@ export function mount(script) {
   const form = el("form");
   const input = el("input");
   Object.assign(input, { type: "text", maxLength: 4000, placeholder: "Type your question…", required: true });
+  input.dir = "auto"; // Arabic is typed right to left
   input.setAttribute("aria-label", "Your message");
   const send = el("button", "send", "Send");
   send.type = "submit";
@@ -73,8 +74,8 @@ export function mount(script) {
   const ready = getJSON(route)
     .then((c) => {
       config = c;
-      title.textContent = c.name;
-      panel.setAttribute("aria-label", `Chat with ${c.name}`);
+      title.textContent = stripBidi(c.name);
+      panel.setAttribute("aria-label", `Chat with ${stripBidi(c.name)}`);
     })
     .catch((error) => {
       status.textContent = explain(error);
@@ -100,9 +101,9 @@ export function mount(script) {
     input.value = "";
     status.textContent = "";
     status.className = "status";
-    messages.append(el("li", "user", text));
+    messages.append(textEl("li", "user", text));
     const item = el("li", "assistant streaming");
-    const bubbleText = el("div", "text");
+    const bubbleText = textEl("div", "text");
     item.append(bubbleText);
     messages.append(item);
     let streamed = "";
@@ -151,8 +152,8 @@ function showAnswer(item, text, done, linkHosts) {
   renderText(text, done.answer, { citations: done.citations, linkHosts, onCite: open });
   for (const c of done.citations) {
     const d = el("details", "source");
-    d.append(el("summary", "", `[${c.number}] ${sourceName(c.source)}${where(c.metadata, ", ")}`));
-    d.append(renderText(el("p", "snippet"), c.snippet, { linkHosts }));
+    d.append(citationLabel(el("summary"), c));
+    d.append(renderText(textEl("p", "snippet"), c.snippet, { linkHosts }));
     details.set(c.number, d);
     item.append(d);
   }
