@@ -1,5 +1,10 @@
 """PDF with pypdf: one section per page that has text, ``page`` 1-based; title from metadata.
 
+A page with right-to-left letters (Arabic, Hebrew) is read again in pypdf's layout mode, which
+places glyphs by position: every line comes out in visual order whatever order the producer
+drew them in, and :func:`pipeline.parse.rtl.logical_text` puts it back in reading order and
+folds Arabic presentation forms to letters. pypdf's plain mode keeps the other pages.
+
 pypdf reads in non-strict mode (real-world PDFs are often slightly broken); anything it raises
 becomes a ParseError. Its own per-stream limits guard against decompression bombs; the
 per-document time and memory budget is the sandbox's job.
@@ -12,12 +17,13 @@ import logging
 import re
 from collections import Counter
 
-from pypdf import PasswordType, PdfReader
+from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
 from core.errors import ParseError
 from core.types import Parsed, Section
 from pipeline.parse.base import ParseLimits
+from pipeline.parse.rtl import has_rtl, logical_text
 from pipeline.parse.sections import clean_block, clean_inline
 
 # pypdf logs a warning for every oddity of a broken file; they are not ours to report.
@@ -89,6 +95,22 @@ def strip_running_lines(pages: list[str]) -> list[str]:
     return cleaned
 
 
+def _page_text(page: PageObject) -> str:
+    """The page's text; RTL lines in logical order (see the module docstring)."""
+    text = page.extract_text() or ""
+    if not has_rtl(text):
+        return text
+    try:
+        layout = page.extract_text(extraction_mode="layout", layout_mode_space_vertically=False)
+    except LimitReachedError:
+        raise
+    except Exception:  # layout mode trips on some fonts that plain mode reads: keep plain text
+        layout = ""
+    if not layout.strip():
+        return logical_text(text, by_position=False)
+    return logical_text(layout, by_position=True, spelling=text)
+
+
 def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list[Section]]:
     count = len(reader.pages)
     if count > limits.max_pages:
@@ -100,7 +122,7 @@ def _pages(reader: PdfReader, name: str, limits: ParseLimits) -> tuple[int, list
     texts = []
     chars = 0
     for number, page in enumerate(reader.pages, start=1):
-        text = clean_block(page.extract_text() or "")
+        text = clean_block(_page_text(page))
         chars += len(text)
         if chars > limits.max_text_chars:
             raise ParseError(

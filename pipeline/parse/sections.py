@@ -11,6 +11,10 @@ feeds a :class:`SectionBuilder`; the builder owns the rules they share:
 - a division (an HTML ``<section>`` or ``<article>``, with or without a heading) ends the
   paragraphs before it, and its sections carry their own ``part``: chunks never join them;
 - a document with headings but no body text keeps its headings as ``kind="title"`` sections.
+
+The text cleaners here, used by every parser, also drop invisible bidi controls (LRM, RLM and
+the like, :func:`pipeline.parse.rtl.strip_bidi_controls`): Word and web pages put them around
+Latin words and digits in Arabic or Hebrew text, where they would split search terms.
 """
 
 from __future__ import annotations
@@ -19,20 +23,22 @@ import re
 from collections.abc import Iterable, Sequence
 
 from core.types import Section
+from pipeline.parse.rtl import strip_bidi_controls
 
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def clean_inline(text: str) -> str:
-    """One line of prose: NULs removed, runs of whitespace (newlines included) made one space."""
-    return " ".join(text.replace("\x00", "").split())
+    """One line of prose: NULs and bidi controls removed, runs of whitespace (newlines
+    included) made one space."""
+    return " ".join(strip_bidi_controls(text.replace("\x00", "")).split())
 
 
 def clean_block(text: str) -> str:
-    """A block that keeps its line breaks: NULs removed, spaces collapsed per line, at most one
-    blank line in a row, no leading or trailing blank lines."""
-    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    """A block that keeps its line breaks: NULs and bidi controls removed, spaces collapsed per
+    line, at most one blank line in a row, no leading or trailing blank lines."""
+    text = strip_bidi_controls(text.replace("\x00", "")).replace("\r\n", "\n").replace("\r", "\n")
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
