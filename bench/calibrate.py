@@ -92,7 +92,7 @@ def main() -> None:
         return hits[0].score if hits else 0.0
 
     def case(kind: str, message: str, target: str | None, leave_out: str | None) -> Case:
-        sims = faq_vectors @ np.asarray(embedder.embed([message])[0])
+        sims = faq_vectors @ np.asarray(embedder.embed_queries([message])[0])
         order = [i for i in np.argsort(-sims) if faq_ids[i] != leave_out]
         i = order[0]
         return Case(kind, float(sims[i]), faq_ids[i], best_doc(message), target)

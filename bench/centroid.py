@@ -42,7 +42,9 @@ def centroid_ranks(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[floa
         mean = np.mean(arrays, axis=0)
         centroids[source_id] = mean / np.linalg.norm(mean)
     out: dict[float, dict[str, Any]] = {b: {} for b in BETAS}
-    for q, vector in zip(asked, scope.embedder.embed([q["question"] for q in asked]), strict=True):
+    for q, vector in zip(
+        asked, scope.embedder.embed_queries([q["question"] for q in asked]), strict=True
+    ):
         with ctx.pool.connection() as conn:
             rows = search(conn, vector, q["question"])
         for b in BETAS:

@@ -91,7 +91,7 @@ def measure(ctx: Any, bot: Any, asked: list[dict[str, Any]]) -> dict[str, Any]:
 
     scope = scope_of(bot, ctx.settings)
     names = source_names(ctx, bot)
-    vectors = scope.embedder.embed([q["question"] for q in asked])
+    vectors = scope.embedder.embed_queries([q["question"] for q in asked])
     ranks: dict[Config, dict[str, int | None]] = {c: {} for c in CONFIGS}
     confidence: dict[str, float] = {}
     for q, vector in zip(asked, vectors, strict=True):

@@ -102,7 +102,7 @@ def agreement(vectors: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def quality(model: Embedder, chunk_vectors: np.ndarray, chunks: list[tuple[str, str, str]]) -> Any:
     questions = list(load_questions(QUESTIONS).values())
-    query_vectors = model.embed([q["question"] for q in questions])
+    query_vectors = model.embed_queries([q["question"] for q in questions])
     ranks = []
     for q, qv in zip(questions, query_vectors, strict=True):
         top = np.argsort(-(chunk_vectors @ qv))[:10]

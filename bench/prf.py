@@ -40,7 +40,7 @@ def prf_ranks(
     names = source_names(ctx, bot)
     search = HybridSearch(ctx, bot, scope.embedder.model_name, CANDIDATES)
     out: dict[tuple[float, int], dict[str, int | None]] = {c: {} for c in CONFIGS}
-    vectors = scope.embedder.embed([q["question"] for q in asked])
+    vectors = scope.embedder.embed_queries([q["question"] for q in asked])
     for q, vector in zip(asked, vectors, strict=True):
         with ctx.pool.connection() as conn:
             first = search(conn, vector, q["question"])

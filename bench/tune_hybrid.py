@@ -31,7 +31,7 @@ def main() -> None:
     bot = services.chatbot(ctx, name)
     embedder = get_embedder(ctx.settings, bot.embedding_model or ctx.settings.embedding_model)
     questions = [json.loads(x) for x in (DATA / "qa_dev.jsonl").read_text().splitlines() if x]
-    vectors = embedder.embed([q["question"] for q in questions])
+    vectors = embedder.embed_queries([q["question"] for q in questions])
     with ctx.pool.connection() as conn:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=bot.id)}
         dims = chunks_db.model_dimensions(conn, model=embedder.model_name)

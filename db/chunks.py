@@ -17,11 +17,11 @@ if TYPE_CHECKING:  # numpy loads with the first vector: a re-ingest of unchanged
 
 _COPY_COLUMNS = (
     "chatbot_id, source_id, faq_id, ordinal, content, content_hash, tokens, metadata,"
-    " embedding_model, embedding, language, run_id"
+    " embedding_model, embedding, language, run_id, sentence_embeddings"
 )
 _COPY_TYPES = [
     "uuid", "uuid", "uuid", "int4", "text", "text", "int4", "jsonb",
-    "text", "vector", "oid", "uuid",
+    "text", "vector", "oid", "uuid", "vector[]",
 ]  # fmt: skip
 
 
@@ -35,6 +35,8 @@ class ChunkRow:
     tokens: int
     metadata: dict[str, Any]
     embedding: np.ndarray
+    # its sentences' vectors (pipeline/sentences.py), for models that rank by sentence too
+    sentence_embeddings: Sequence[np.ndarray] | None = None
 
 
 def index_name(model: str) -> str:
@@ -110,6 +112,23 @@ def existing_embeddings(
     return {h: _as_array(v) for h, v in rows}
 
 
+def existing_sentence_embeddings(
+    conn: psycopg.Connection, *, chatbot_id: str, model: str, hashes: Iterable[str]
+) -> dict[str, list[np.ndarray]]:
+    """The sentence vectors this chatbot already holds for these content hashes under
+    ``model`` (chunks stored without them are left out)."""
+    wanted = list(set(hashes))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (content_hash) content_hash, sentence_embeddings FROM chunks"
+        " WHERE chatbot_id = %s AND embedding_model = %s AND content_hash = ANY(%s)"
+        " AND sentence_embeddings IS NOT NULL",
+        (chatbot_id, model, wanted),
+    ).fetchall()
+    return {h: [_as_array(v) for v in vectors] for h, vectors in rows}
+
+
 def _as_array(value: Any) -> np.ndarray:
     """A vector as float32 numpy (pgvector's loader returns ``Vector`` objects)."""
     import numpy as np
@@ -141,6 +160,7 @@ def _copy_rows(
                     bot, source_id, faq_id, r.ordinal,
                     r.content.replace("\x00", ""), r.content_hash, r.tokens,
                     Jsonb(r.metadata), model, r.embedding, language_oid, run,
+                    list(r.sentence_embeddings) if r.sentence_embeddings else None,
                 )
             )  # fmt: skip
 
@@ -218,6 +238,19 @@ def count(
         {"c": chatbot_id, "s": source_id},
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def sample_contents(
+    conn: psycopg.Connection, *, chatbot_id: str, model: str, limit: int = 60
+) -> list[str]:
+    """Up to ``limit`` of a chatbot's document chunks under ``model``, spread over its sources
+    (the first chunks of each): enough to tell what language its documents are in."""
+    rows = conn.execute(
+        "SELECT content FROM chunks WHERE chatbot_id = %s AND embedding_model = %s"
+        " AND source_id IS NOT NULL ORDER BY ordinal, id LIMIT %s",
+        (chatbot_id, model, limit),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def faq_contents(

@@ -58,6 +58,8 @@ class Row:
     source_id: str | None
     faq_id: str | None
     source: str
+    chunk_similarity: float  # the chunk's own vector's (similarity may mix in its sentences)
+    coverage: float  # share of the query's words (IDF-weighted, stemmed) the chunk holds
 
 
 _FILTER_SQL = """
@@ -72,7 +74,9 @@ _FILTER_SQL = """
 
 # The text ranking: every chunk holding a query lexeme, its term frequencies read from the
 # stored tsvector, document frequencies counted over those same chunks (a chunk without any
-# query lexeme adds to no df), and the chatbot's chunk count for the IDF.
+# query lexeme adds to no df), and the chatbot's chunk count for the IDF. A chunk's coverage:
+# the IDF-weighted share of the query's lexemes it holds (a query lexeme no chunk holds weighs
+# the most), which the abstention of some models weighs in (retrieval/answer.py).
 _HYBRID = """
 WITH vec AS (
     SELECT id, row_number() OVER (ORDER BY dist) AS rank FROM (
@@ -83,9 +87,10 @@ WITH vec AS (
         LIMIT %(n)s
     ) v
 ), query AS (
-    SELECT replace(plainto_tsquery(%(language)s::regconfig, %(text)s)::text, ' & ', ' | ')
-           ::tsquery AS any_term,
-           array(SELECT lexeme FROM unnest(to_tsvector(%(language)s::regconfig, %(text)s)))
+    SELECT replace(plainto_tsquery(%(language)s::regconfig, intaj_fold(%(text)s))::text,
+                   ' & ', ' | ')::tsquery AS any_term,
+           array(SELECT lexeme
+                 FROM unnest(to_tsvector(%(language)s::regconfig, intaj_fold(%(text)s))))
              AS lexemes
     WHERE %(use_text)s
 ), tf AS (
@@ -112,16 +117,32 @@ WITH vec AS (
         ORDER BY score DESC, tf.id
         LIMIT %(n)s
     ) s
+), idf AS (
+    SELECT l.lexeme, ln(1 + (total.n - coalesce(df.n, 0) + 0.5) / (coalesce(df.n, 0) + 0.5)) AS w
+    FROM query CROSS JOIN total CROSS JOIN LATERAL unnest(query.lexemes) AS l(lexeme)
+    LEFT JOIN df ON df.lexeme = l.lexeme
+), coverage AS (
+    SELECT tf.id, sum(idf.w) / nullif((SELECT sum(w) FROM idf), 0) AS share
+    FROM tf JOIN idf USING (lexeme)
+    GROUP BY tf.id
 ), candidates AS (
     SELECT coalesce(vec.id, bm25.id) AS id, vec.rank AS vec_rank, bm25.rank AS text_rank,
            coalesce(bm25.score / nullif(bm25.best, 0), 0) AS text_score
     FROM vec FULL OUTER JOIN bm25 ON vec.id = bm25.id
 ), scored AS (
     SELECT c.id, c.content,
-           1 - (c.embedding::vector({dims}) <=> %(q)s::vector({dims})) AS similarity,
+           1 - (c.embedding::vector({dims}) <=> %(q)s::vector({dims})) AS chunk_similarity,
+           coalesce(cov.share, 0) AS coverage,
+           CASE WHEN %(sw)s > 0 AND c.sentence_embeddings IS NOT NULL
+                THEN (1 - %(sw)s) * (1 - (c.embedding::vector({dims}) <=> %(q)s::vector({dims})))
+                     + %(sw)s * (SELECT max(1 - (e <=> %(q)s::vector({dims})))
+                                 FROM unnest(c.sentence_embeddings) e)
+                ELSE 1 - (c.embedding::vector({dims}) <=> %(q)s::vector({dims}))
+           END AS similarity,
            k.vec_rank, k.text_rank, k.text_score,
            c.metadata, c.source_id, c.faq_id
     FROM candidates k JOIN chunks c ON c.id = k.id
+    LEFT JOIN coverage cov ON cov.id = k.id
     WHERE c.chatbot_id = %(chatbot)s
 )
 SELECT s.id, s.content, s.similarity,
@@ -131,7 +152,8 @@ SELECT s.id, s.content, s.similarity,
             ELSE s.similarity + %(wt)s * s.text_score
        END AS fused,
        s.metadata, s.source_id::text, s.faq_id::text,
-       coalesce(ds.path, 'faq:' || s.faq_id::text) AS source
+       coalesce(ds.path, 'faq:' || s.faq_id::text) AS source,
+       s.chunk_similarity, s.coverage
 FROM scored s
 LEFT JOIN data_sources ds ON ds.id = s.source_id
 ORDER BY fused DESC, s.similarity DESC, s.id
@@ -150,6 +172,7 @@ def search(
     language: str,
     k: int,
     text_weight: float,
+    sentence_weight: float = 0.0,
     candidates: int = 40,
     fusion: Fusion = "weighted",
     filters: Filters | None = None,
@@ -157,8 +180,10 @@ def search(
 ) -> list[Row]:
     """Hybrid search (vector + BM25 full text, fused) within one chatbot.
 
-    ``text_weight=0`` gives pure vector search. Runs in its own transaction so the HNSW
-    settings are local to it (a pooled connection keeps nothing)."""
+    ``text_weight=0`` gives pure vector search. With ``sentence_weight`` > 0 a chunk's
+    similarity mixes its own vector's with its best sentence's (chunks stored with sentence
+    vectors; the candidates are still the chunk-level nearest and the BM25 best). Runs in its
+    own transaction so the HNSW settings are local to it (a pooled connection keeps nothing)."""
     filters = filters or Filters()
     statement = sql.SQL(_HYBRID).format(
         dims=sql.Literal(dimensions),
@@ -178,6 +203,7 @@ def search(
         "use_text": text_weight > 0,
         "rrf": fusion == "rrf",
         "wt": float(text_weight),
+        "sw": float(sentence_weight),
         "source_ids": list(filters.source_ids) if filters.source_ids is not None else None,
         "source_types": list(filters.source_types) if filters.source_types is not None else None,
         "kinds": list(filters.kinds) if filters.kinds is not None else None,

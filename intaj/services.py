@@ -13,7 +13,7 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from core.errors import NotFoundError
+from core.errors import ConfigError, NotFoundError
 from core.settings import Settings, get_settings
 from db import chatbots as chatbots_db
 from db import open_pool
@@ -51,6 +51,58 @@ def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:
         return chatbots_db.get_or_create(
             conn, user_id=owner, name=ref, language=ctx.settings.default_language
         )
+
+
+def create_chatbot(ctx: Context, name: str, code: str) -> Chatbot:
+    """A new chatbot of the local profile in language ``code`` (pipeline/languages.py)."""
+    from pipeline.languages import language, model_for
+
+    lang = language(code)
+    with ctx.pool.connection() as conn:
+        owner = chatbots_db.local_profile(conn)
+        if chatbots_db.find(conn, ref=name, user_id=owner) is not None:
+            raise ConfigError(
+                f"chatbot {name!r} exists; change its language with"
+                f" intaj chatbot set {name} --language {lang.code}",
+                code="chatbot_exists",
+            )
+        return chatbots_db.create(
+            conn,
+            user_id=owner,
+            name=name,
+            language=lang.text_config,
+            language_code=lang.code,
+            embedding_model=model_for(lang, ctx.settings),
+        )
+
+
+def language_advice(ctx: Context, bot: Chatbot) -> str | None:
+    """What to run when most of ``bot``'s documents are in a language its embedding model does
+    not understand (Arabic on the English model), else None."""
+    from db import chunks as chunks_db
+    from pipeline.languages import covers
+    from retrieval.language import ARABIC, detect
+
+    model = model_of(bot, ctx.settings)
+    if covers(model, ctx.settings, ARABIC):
+        return None
+    with ctx.pool.connection() as conn:
+        sample = chunks_db.sample_contents(conn, chatbot_id=bot.id, model=model)
+    arabic = sum(detect(text) == ARABIC for text in sample)
+    if not sample or arabic * 2 <= len(sample):
+        return None
+    return (
+        f"most of {bot.name}'s documents are in Arabic ({arabic} of {len(sample)} passages"
+        f" sampled), which its embedding model ({model}) does not understand, so questions"
+        f" will miss them. Run: intaj chatbot set {bot.name} --language ar"
+        " (or --language multi for Arabic and English)"
+    )
+
+
+def chatbots(ctx: Context) -> list[Chatbot]:
+    """The local profile's chatbots, by name."""
+    with ctx.pool.connection() as conn:
+        return chatbots_db.list_for(conn, user_id=chatbots_db.local_profile(conn))
 
 
 def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None) -> Registration:

@@ -34,6 +34,7 @@ from pipeline.embed import Embedder, model_of
 from pipeline.embed.base import tokens_add_up
 from pipeline.parse import parse_document
 from pipeline.parse.base import ParseLimits
+from pipeline.sentences import embedded_sentences
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,13 @@ def embed(
     chunks: Sequence[Chunk],
     progress: Progress | None = None,
     earlier: Mapping[str, np.ndarray] | None = None,
+    sentences: bool = False,
 ) -> tuple[list[ChunkRow], int, int]:
     """Vectors for ``chunks``: reused where the chatbot holds the same content under the same
     model, embedded otherwise. Returns (rows, embedded, reused). ``earlier``: vectors by
     content hash, under the same chatbot and model, of sources this run embedded whose store
-    may not have committed yet (the flow stores one source while it embeds the next)."""
+    may not have committed yet (the flow stores one source while it embeds the next).
+    ``sentences``: also each chunk's sentences' vectors (:func:`sentence_vectors`)."""
     with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
         known = chunks_db.existing_embeddings(
             conn,
@@ -174,6 +177,7 @@ def embed(
             fresh[text] = vector
         if progress:
             progress("embed", min(start + EMBED_BATCH, len(missing)), len(missing))
+    by_sentence = sentence_vectors(pool, embedder, chatbot_id, chunks) if sentences else {}
     rows = [
         ChunkRow(
             ordinal=c.ordinal,
@@ -182,11 +186,37 @@ def embed(
             tokens=c.tokens,
             metadata=c.metadata,
             embedding=known[c.content_hash] if c.content_hash in known else fresh[c.embed_text],
+            sentence_embeddings=by_sentence.get(c.content_hash),
         )
         for c in chunks
     ]
     reused = sum(1 for c in chunks if c.content_hash in known)
     return rows, len(rows) - reused, reused
+
+
+def sentence_vectors(
+    pool: ConnectionPool, embedder: Embedder, chatbot_id: str, chunks: Sequence[Chunk]
+) -> dict[str, list[np.ndarray]]:
+    """The vectors of each chunk's sentences (``pipeline/sentences.py``) by content hash:
+    reused where the chatbot holds them for the same content and model, else embedded."""
+    with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
+        known = chunks_db.existing_sentence_embeddings(
+            conn,
+            chatbot_id=chatbot_id,
+            model=embedder.model_name,
+            hashes=(c.content_hash for c in chunks),
+        )
+    wanted = {
+        c.content_hash: found
+        for c in chunks
+        if c.content_hash not in known and (found := embedded_sentences(c.content))
+    }
+    texts = list(dict.fromkeys(t for found in wanted.values() for t in found))
+    vectors: dict[str, np.ndarray] = {}
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = texts[start : start + EMBED_BATCH]
+        vectors.update(zip(batch, embedder.embed(batch), strict=True))
+    return known | {h: [vectors[t] for t in found] for h, found in wanted.items()}
 
 
 def write_chunks(

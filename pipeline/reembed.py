@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import ConnectionPool
 
 from core.errors import IntajError
 from core.settings import Settings
+from db import chatbots as chatbots_db
 from db import chunks as chunks_db
 from db import dispatch as dispatch_db
 from db import sources as sources_db
@@ -23,6 +24,10 @@ from db.sources import DataSource
 from pipeline import faqs, ingest
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
+from pipeline.embed.calibration import calibrated
+
+if TYPE_CHECKING:
+    from pipeline.languages import Language
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,9 @@ def rebuild_source(
     document, pages = ingest.fetch(source, settings)
     parsed = ingest.parse(document, settings, pages)
     chunks = ingest.chunk(parsed, embedder, spec)
+    sentences = calibrated(settings, embedder.model_name).search_sentence_weight > 0
     rows, embedded, reused = ingest.embed(
-        pool, embedder, chatbot_id=source.chatbot_id, chunks=chunks
+        pool, embedder, chatbot_id=source.chatbot_id, chunks=chunks, sentences=sentences
     )
     ingest.write_chunks(pool, embedder, source=source, rows=rows)
     return Rebuilt(len(rows), embedded, reused)
@@ -55,7 +61,8 @@ def switch(
     model: str,
     drop: str | None,
     expected: Mapping[str, str | None] | None = None,
-) -> int:
+    language: Language | None = None,
+) -> tuple[int, int]:
     """Make ``model`` the chatbot's search model in one UPDATE; optionally drop ``drop``'s
     chunks afterwards (in the same transaction, so readers never see neither). Returns the
     number of chunks dropped.
@@ -77,9 +84,18 @@ def switch(
                     transient=True,
                 )
         dispatch_db.switch_model(conn, chatbot_id=chatbot_id, model=model)
+        reindexed = 0
+        if language is not None:
+            reindexed = chatbots_db.set_language(
+                conn,
+                chatbot_id=chatbot_id,
+                code=language.code,
+                text_config=language.text_config,
+                model=model,
+            )
         if drop and drop != model:
-            return dispatch_db.drop_model_chunks(conn, chatbot_id=chatbot_id, model=drop)
-    return 0
+            return dispatch_db.drop_model_chunks(conn, chatbot_id=chatbot_id, model=drop), reindexed
+    return 0, reindexed
 
 
 @dataclass
@@ -95,6 +111,7 @@ class ReembedSummary:
     embedded: int = 0
     reused: int = 0
     dropped: int = 0
+    reindexed: int = 0
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -117,6 +134,7 @@ def reembed(
     *,
     drop_old: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    language: Language | None = None,
 ) -> ReembedSummary:
     """Build ``model``'s chunks for every source and FAQ of a chatbot beside the current
     model's, then switch the chatbot over atomically (:func:`switch`); with ``drop_old`` the
@@ -157,12 +175,13 @@ def reembed(
             " Fix or delete them and run again (finished vectors are reused)."
         )
         return summary
-    summary.dropped = switch(
+    summary.dropped, summary.reindexed = switch(
         pool,
         chatbot_id=chatbot_id,
         model=embedder.model_name,
         drop=previous if drop_old else None,
         expected=expected,
+        language=language,
     )
     summary.switched = True
     if drop_old:  # also what earlier switches left behind

@@ -17,7 +17,6 @@ Both turns are stored in ``messages`` (the citations and confidence in the answe
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, replace
@@ -31,7 +30,8 @@ from core.settings import Settings
 from core.types import Answer, Citation, Hit
 from db import messages as messages_db
 from db.chatbots import Chatbot
-from pipeline.chunk import reflow
+from pipeline.embed.calibration import calibrated
+from pipeline.sentences import sentences
 from retrieval import generate, prompt
 from retrieval.language import ARABIC, detect
 from retrieval.output import cited_numbers, clean
@@ -49,15 +49,6 @@ NOT_FOUND_AR = (
     " أحد موظفي خدمة العملاء."
 )
 SNIPPET_CHARS = 240
-# A sentence ends at . ! ? before a capital, a digit, a quote or an Arabic letter (Arabic has
-# no capitals; an Arabic one-letter abbreviation like "د." does not end one), and always at
-# the Arabic question mark ؟, semicolon ؛ and full stop ۔. The Arabic comma ، and decimal
-# separator ٫ (١٫٥) never end one.
-_SENTENCE = re.compile(
-    r"(?<!\b[\u0621-\u064a]\.)(?<=[.!?])\s+"
-    r"(?=[A-Z0-9$\"'(«\u0621-\u064a\u0660-\u0669\u066e-\u06d3\u06f0-\u06ff\u0750-\u077f\u08a0-\u08ff])"
-    r"|(?<=[\u061b\u061f\u06d4])\s+|\n+"
-)
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -78,12 +69,6 @@ def cite(hits: Sequence[Hit]) -> tuple[Citation, ...]:
         )
         for i, h in enumerate(hits, start=1)
     )
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences of a passage; line breaks inside a sentence (PDF layout) are joined."""
-    text = reflow(text)
-    return [" ".join(s.split()) for s in _SENTENCE.split(text) if len(s.strip()) > 20]
 
 
 def answer_text(hit: Hit) -> str:
@@ -166,15 +151,16 @@ def _events(
     stream: bool,
 ) -> Iterator[str | Answer]:
     scope = scope_of(chatbot, settings)
+    settings = calibrated(settings, scope.embedder.model_name)
     conversation_id = conversation_id or str(uuid.uuid4())
     language = detect(message)
-    vector = scope.embedder.embed([message])[0]
+    vector = scope.embedder.embed_queries([message])[0]
     hits = search(
         pool, settings, chatbot=chatbot, query=message, k=k or settings.search_k,
         query_vector=vector,
     )  # fmt: skip
     llm = None
-    if faq_match(hits, settings) is None and not abstains(hits, settings):
+    if faq_match(hits, settings) is None and not abstains(hits, settings, language):
         with pool.connection() as conn:
             llm = generate.resolve(
                 conn, settings, scope.chatbot, fallback=_fallback(scope, language)
@@ -244,14 +230,42 @@ def _generated(
     return Answer(answer=text, citations=citations, confidence=confidence, abstained=False)
 
 
-def abstains(hits: Sequence[Hit], settings: Settings) -> bool:
+def abstains(hits: Sequence[Hit], settings: Settings, language: str | None = None) -> bool:
     """Whether the chatbot abstains on these hits: no FAQ answers directly, and the best hit's
-    similarity is under ``abstain_threshold`` (calibrated in docs/retrieval.md)."""
-    return faq_match(hits, settings) is None and _confidence(hits) < settings.abstain_threshold
+    similarity is under ``abstain_threshold`` (calibrated in docs/retrieval.md), or under
+    ``abstain_cross_language_threshold`` when the message (in ``language``) and that hit are in
+    different languages (similarities across languages run lower, right and wrong hits alike)."""
+    return faq_match(hits, settings) is None and evidence(hits, settings) < abstain_threshold(
+        hits, settings, language
+    )
+
+
+def abstain_threshold(hits: Sequence[Hit], settings: Settings, language: str | None) -> float:
+    """The threshold :func:`abstains` compares the best similarity with."""
+    cross = settings.abstain_cross_language_threshold
+    if cross is None or not hits or language is None:
+        return settings.abstain_threshold
+    found = detect(max(hits, key=lambda h: h.score).content)
+    return cross if found is not None and found != language else settings.abstain_threshold
 
 
 def _confidence(hits: Sequence[Hit]) -> float:
     return round(max((h.score for h in hits), default=0.0), 4)
+
+
+def evidence(hits: Sequence[Hit], settings: Settings) -> float:
+    """What abstention compares with its threshold: the best hit's similarity, or, with
+    ``abstain_coverage_weight`` > 0 (the multilingual model), the best of each hit's own
+    vector's similarity plus that weight times its share of the message's words (an off-topic
+    question shares few words with the passages its vector lands near, in any language)."""
+    weight = settings.abstain_coverage_weight
+    if weight <= 0:
+        return _confidence(hits)
+    best = max(
+        ((h.score if h.chunk_score is None else h.chunk_score) + weight * h.coverage for h in hits),
+        default=0.0,
+    )
+    return round(best, 4)
 
 
 def _fallback(scope: Scope, language: str | None = None) -> str:
@@ -303,7 +317,7 @@ def compose(
             abstained=False,
         )
     confidence = _confidence(hits)
-    if abstains(hits, settings):
+    if abstains(hits, settings, language):
         fallback = _fallback(scope, language)
         return Answer(answer=fallback, citations=(), confidence=confidence, abstained=True)
     relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]

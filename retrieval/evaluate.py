@@ -30,7 +30,9 @@ from db import faqs as faqs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.search import Filters
+from pipeline.embed.calibration import calibrated
 from retrieval.answer import abstains
+from retrieval.language import detect
 from retrieval.scoring import matches, score
 from retrieval.search import scope_of, search
 
@@ -170,9 +172,10 @@ def evaluate(
             " --questions FILE"
         )
     scope = scope_of(chatbot, settings)
+    settings = calibrated(settings, scope.embedder.model_name)
     with pool.connection() as conn:
         names = {s.id: s.name or s.path for s in sources_db.list_for(conn, chatbot_id=chatbot.id)}
-    vectors = scope.embedder.embed([q.question for q in questions])
+    vectors = scope.embedder.embed_queries([q.question for q in questions])
     documents = Filters(kinds=("document",))
     outcomes = []
     for q, vector in zip(questions, vectors, strict=True):
@@ -182,6 +185,11 @@ def evaluate(
         )  # fmt: skip
         confidence = round(max((h.score for h in hits), default=0.0), 4)
         outcomes.append(
-            Outcome(q, first_match(hits, q, names), confidence, abstains(hits, settings))
+            Outcome(
+                q,
+                first_match(hits, q, names),
+                confidence,
+                abstains(hits, settings, detect(q.question)),
+            )
         )
     return Report(tuple(outcomes))

@@ -81,3 +81,14 @@ def tells_apart(default: str | None) -> bool:
     is no sign of English."""
     said = set((default or "").lower().replace(",", " ").split()) - {"and"}
     return said <= {ARABIC, ENGLISH, "arabic", "english", "multi"}
+
+
+_MARKS = re.compile("[\u064b-\u065f\u0670\u0640\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FOLD = str.maketrans("أإآٱىة٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "اااايه01234567890123456789")
+
+
+def fold(text: str) -> str:
+    """The normalisation text search applies (``intaj_fold`` in db/migrations/0007_languages.sql),
+    after NFKC: Arabic diacritics, tatweel and bidi marks removed; alef variants, alef maqsura
+    and ta marbuta folded; Arabic-Indic digits as ASCII. Latin text is unchanged."""
+    return _MARKS.sub("", unicodedata.normalize("NFKC", text)).translate(_FOLD)

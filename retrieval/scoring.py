@@ -2,7 +2,8 @@
 bench/data/python-faq/README.md): whether a passage holds a gold answer, and the recall@k /
 MRR@10 of first-hit ranks.
 
-With texts lowercased and reduced to ``[a-z0-9]+`` words compared as sets of word 3-grams
+With texts lowercased and reduced to ``[a-z0-9]+`` words (and Arabic words, after the
+normalisation text search applies: ``retrieval.language.fold``) compared as sets of word 3-grams
 (n = min(3, words in the shorter text)), a passage *matches* an answer when at least 50% of
 the passage's n-grams occur in the answer, or the passage contains at least 50% of the
 answer's n-grams. recall@k: share of questions with a match among the first k results;
@@ -15,12 +16,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[a-z0-9]+")
+from retrieval.language import fold
+
+_WORD = re.compile(r"[a-z0-9]+|[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]+")
 THRESHOLD = 0.5
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return _WORD.findall(fold(text).lower())
 
 
 def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:

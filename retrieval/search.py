@@ -25,6 +25,7 @@ from db import search as search_db
 from db.chatbots import Chatbot
 from db.search import Filters
 from pipeline.embed import Embedder, embedder_of
+from pipeline.embed.calibration import calibrated
 from retrieval import rerank
 
 Mode = Literal["hybrid", "vector"]
@@ -65,8 +66,9 @@ def search(
 ) -> list[Hit]:
     """The ``k`` best hits for ``query`` in one chatbot, best first."""
     scope = scope_of(chatbot, settings)
+    settings = calibrated(settings, scope.embedder.model_name)
     query = query[:MAX_QUERY_CHARS]
-    vector = query_vector if query_vector is not None else scope.embedder.embed([query])[0]
+    vector = query_vector if query_vector is not None else scope.embedder.embed_queries([query])[0]
     reranker = None
     if settings.rerank_model:
         reranker = rerank.load(settings.rerank_model, settings.embedding_device)
@@ -85,6 +87,7 @@ def search(
             language=scope.chatbot.language,
             k=wanted * 2,
             text_weight=settings.search_text_weight if mode == "hybrid" else 0.0,
+            sentence_weight=settings.search_sentence_weight,
             fusion=settings.search_fusion,
             filters=filters,
         )
@@ -98,6 +101,8 @@ def search(
                 metadata=r.metadata,
                 source_id=r.source_id,
                 faq_id=r.faq_id,
+                chunk_score=float(r.chunk_similarity),
+                coverage=float(r.coverage),
             )
             for r in rows
         ],

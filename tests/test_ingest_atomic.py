@@ -171,6 +171,8 @@ class BrokenEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EmbeddingError("provider down", code="provider_unavailable", transient=True)
 
+    embed_queries = embed
+
 
 def test_a_failed_run_leaves_the_previous_set(
     source: tuple[Chatbot, str], pool: ConnectionPool, fast: Settings, embedder: Embedder

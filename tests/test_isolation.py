@@ -57,7 +57,7 @@ def test_search_is_confined_to_one_chatbot_even_when_another_crowds_the_query(
     mine, crowd = make_chatbot(), make_chatbot()
     add_source(pool, mine, embedder, rows_for(FACTS, embedder.embed(FACTS)))
     query = "When do I have to bring the rental bike back?"
-    q = embedder.embed([query])[0]
+    q = embedder.embed_queries([query])[0]
     rng = np.random.default_rng(7)
     noise = rng.normal(scale=0.02, size=(10_500, q.shape[0])).astype(np.float32)
     near = q + noise  # 10,500 chunks closer to the query than anything of mine

@@ -31,6 +31,9 @@ class RenamedModel:
         self.embedded += len(texts)
         return self.inner.embed(texts)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 

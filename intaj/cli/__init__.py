@@ -1,7 +1,7 @@
 """The ``intaj`` command line. The contract (commands, flags, JSON shapes, exit codes) is in
 DESIGN.md and docs/cli.md; scripts outside the project rely on it.
 
-One module per command group (``ingest``, ``retrieval``, ``faq``, ``database``,
+One module per command group (``chatbot``, ``ingest``, ``retrieval``, ``faq``, ``database``,
 ``connection``, ``serve``, ``orchestrate``, ``widget``), registered here in the order
 ``intaj --help`` lists them. Errors: an ``IntajError`` from any command prints its message and
 exits 2 (``common.Handled``); any other exception prints one line and exits 3 (:func:`main`;
@@ -18,7 +18,17 @@ from typing import Annotated
 
 import typer
 
-from intaj.cli import connection, database, faq, ingest, orchestrate, retrieval, serve, widget
+from intaj.cli import (
+    chatbot,
+    connection,
+    database,
+    faq,
+    ingest,
+    orchestrate,
+    retrieval,
+    serve,
+    widget,
+)
 from intaj.cli.common import Handled
 
 app = typer.Typer(
@@ -32,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(chatbot.chatbot_app, name="chatbot")
 app.add_typer(ingest.source_app, name="source")
 app.add_typer(faq.faq_app, name="faq")
 app.add_typer(database.db_app, name="db")

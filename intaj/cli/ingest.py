@@ -49,6 +49,9 @@ def ingest(
                 )
             else:
                 typer.secho(f"failed  {r.source}: {r.error}", fg=typer.colors.RED)
+    advice = services.language_advice(ctx, bot) if any(r.embedded for r in results) else None
+    if advice:
+        typer.secho(f"warning: {advice}", fg=typer.colors.YELLOW, err=True)
     raise typer.Exit(0 if all(r.status == "ready" for r in results) else 1)
 
 

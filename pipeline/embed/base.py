@@ -16,7 +16,13 @@ class Embedder(Protocol):
     max_tokens: int
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for ``texts`` (shape ``(len(texts), dimensions)``, normalised)."""
+        """Vectors for ``texts``, passages to be searched (shape ``(len(texts), dimensions)``,
+        normalised)."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` asked as search queries. Most models embed queries and passages
+        alike; asymmetric ones (e5) prefix each with its own prompt."""
         ...
 
     def count_tokens(self, text: str) -> int: ...

@@ -50,7 +50,9 @@ class BatchedEmbedder:
         self.spec = spec
         self.model_name = model_name
         self.dimensions = spec.dimensions
-        self.max_tokens = spec.max_seq_length
+        # the passage prompt (e5's "passage: ") is part of every embedded passage: chunks leave
+        # room for it
+        self.max_tokens = spec.max_seq_length - tokens.count(spec.passage_prompt)
         self.batch_size = batch_size
         self.threads = threads or usable_cpus()
         self._tokens = tokens
@@ -69,11 +71,17 @@ class BatchedEmbedder:
         return self._tokens.count(text)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, self.spec.passage_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, self.spec.query_prompt)
+
+    def _embed(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         with self._lock:
             self.calls += 1
-        encoded = self._tokens.encode(texts)
+        encoded = self._tokens.encode([prompt + t for t in texts] if prompt else texts)
         if len(encoded) == 1:  # a query: no batches to spread
             out = self._run_one(encoded)
         else:

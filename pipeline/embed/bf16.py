@@ -69,7 +69,7 @@ class Bf16Embedder(BatchedEmbedder):
     ):
         import torch
 
-        name, path = model_folder(model_name)
+        name, path = model_folder(model_name, cache=cache)
         spec = read_spec(path)
         # Data parallel, as the ONNX backend: each worker runs its batches on one thread (set per
         # thread: this process's other torch runs keep theirs). With parse, chunk and store

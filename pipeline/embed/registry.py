@@ -90,14 +90,14 @@ def embedder_of(chatbot: Chatbot, settings: Settings) -> Embedder:
 
 def provider_for(settings: Settings, model: str) -> str:
     """Which provider serves ``model``: OpenAI's own model names (``text-embedding-3-small``,
-    ``...@384``) and the bundled local model always go to their provider, so a chatbot can move
+    ``...@384``) and the bundled local models always go to their provider, so a chatbot can move
     between them (``intaj reembed``); any other name goes to ``INTAJ_EMBEDDING_PROVIDER``."""
-    from pipeline.embed.local import bundled_model_path
+    from pipeline.embed.local import canonical_bundled
     from pipeline.embed.openai import KNOWN_DIMENSIONS
 
     if model.partition("@")[0] in KNOWN_DIMENSIONS:
         return "openai"
-    if bundled_model_path(model.partition("#")[0]) is not None:
+    if canonical_bundled(model.partition("#")[0]) is not None:
         return "local"
     return settings.embedding_provider
 

@@ -35,7 +35,7 @@ def pending_build(settings: Settings, model: str | None = None) -> str | None:
     if not int8 and backend not in ("onnx", "onnx-int8", "torch-bf16"):
         return None
     try:
-        name, path = model_folder(base)
+        name, path = model_folder(base, cache=settings.resolved_model_cache)
     except Exception:  # a missing model: the load itself reports it
         return None
     folder = settings.resolved_model_cache / name.replace("/", "--")

@@ -25,6 +25,7 @@ from db.chunks import ChunkRow
 from pipeline import ingest, status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import get_embedder
+from pipeline.embed.calibration import calibrated
 from pipeline.run import progress
 from pipeline.run.result import SourceResult
 from pipeline.run.retry import retried
@@ -75,6 +76,7 @@ class Job:
     chunks: list[Chunk] = field(default_factory=list)
     rows: list[ChunkRow] = field(default_factory=list)
     stored: bool = False
+    sentences: bool = False  # whether the model ranks by sentence too (embed their vectors)
 
 
 def run_one(
@@ -113,6 +115,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
     try:
         model = ingest.model_for(pool, settings, source.chatbot_id)
         job.embedder = get_embedder(settings, model)
+        job.sentences = calibrated(settings, model).search_sentence_weight > 0
         with tracker.stage("load"):
             job.loaded = stages.load(pool, settings, source_id=source_id, spec=spec, model=model)
         job.report("load", 1, 1)
@@ -141,6 +144,7 @@ def embed(job: Job, earlier: Mapping[str, Any] | None = None) -> None:
                 chunks=job.chunks,
                 progress=job.report,
                 earlier=earlier,
+                sentences=job.sentences,
             )
     except Exception as e:
         job.error = e

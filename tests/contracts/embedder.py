@@ -62,3 +62,9 @@ class EmbedderContract:
         short = embedder.count_tokens("Helmets are cleaned.")
         longer = embedder.count_tokens("Helmets are cleaned after every rental, by hand.")
         assert 0 < short < longer
+
+    def test_queries_are_unit_vectors_nearest_their_own_passage(self, embedder: Embedder) -> None:
+        queries, passages = embedder.embed_queries(TEXTS), embedder.embed(TEXTS)
+        assert queries.shape == (len(TEXTS), embedder.dimensions)
+        np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-4)
+        assert list((queries @ passages.T).argmax(axis=1)) == list(range(len(TEXTS)))
