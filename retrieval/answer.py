@@ -254,13 +254,12 @@ def _confidence(hits: Sequence[Hit]) -> float:
 
 
 def evidence(hits: Sequence[Hit], settings: Settings) -> float:
-    """What abstention compares with its threshold: the best hit's similarity, or, with
-    ``abstain_coverage_weight`` > 0 (the multilingual model), the best of each hit's own
-    vector's similarity plus that weight times its share of the message's words (an off-topic
-    question shares few words with the passages its vector lands near, in any language)."""
+    """What abstention compares with its threshold: the best of each hit's own vector's
+    similarity (not mixed with its sentences': that spreads off-topic and answerable messages
+    less apart) plus ``abstain_coverage_weight`` times its share of the message's words (0 for
+    MiniLM; the multilingual model's own value: an off-topic question shares few words with
+    the passages its vector lands near)."""
     weight = settings.abstain_coverage_weight
-    if weight <= 0:
-        return _confidence(hits)
     best = max(
         ((h.score if h.chunk_score is None else h.chunk_score) + weight * h.coverage for h in hits),
         default=0.0,

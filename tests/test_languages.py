@@ -201,3 +201,28 @@ def test_queries_and_passages_get_their_own_prompts(multilingual: Embedder) -> N
     text = ASKED[0]["question_en"]
     query, passage = multilingual.embed_queries([text])[0], multilingual.embed([text])[0]
     assert 0.8 < float(query @ passage) < 0.999  # related, not the same vector
+
+
+def test_intaj_eval_scores_an_arabic_question_file(arabic_bot: str, tmp_path: Path) -> None:
+    asked = [q for q in QUESTIONS if q["article"] in ARTICLES][:12]
+    file = tmp_path / "arabic.jsonl"
+    file.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "question": q["question_ar"],
+                    "answer": q["answer_ar"],
+                    "source": f"{q['article']}.html",
+                },
+                ensure_ascii=False,
+            )  # fmt: skip
+            for q in asked
+        ),
+        encoding="utf-8",
+    )
+    code, report = intaj("eval", "--chatbot", arabic_bot, "--questions", str(file), "--json")
+    assert code == 0, report
+    assert report["answerable"] == len(asked)
+    # the n-gram rule reads Arabic words now (it read only [a-z0-9] ones: every rank None)
+    assert report["recall@5"] >= 0.75
+    assert report["false_abstention_rate"] <= 0.25

@@ -75,6 +75,31 @@ def test_an_owner_lists_only_their_own_chatbots_and_a_service_every_one(
     assert httpx.get(f"{base}/v1/chatbots").status_code == 401
 
 
+def test_an_owner_sets_a_chatbot_language_and_no_one_else_can(
+    base: str, world: Shop, pool: ConnectionPool
+) -> None:
+    with pool.connection() as conn:
+        new = chatbots_db.create(
+            conn, user_id=world.bot.user_id, name=f"lang-{uuid.uuid4().hex[:6]}"
+        )
+    url = f"{base}/v1/chatbots/{new.id}/language"
+    try:
+        reply = httpx.put(url, json={"language": "ar"}, headers=owner(world), timeout=60)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["language"] == "ar" and reply.json()["previous"] == "en"
+        assert reply.json()["text_search"] == "intaj_arabic"
+        assert reply.json()["embedding_model"] == "intfloat/multilingual-e5-small"
+        listed = httpx.get(f"{base}/v1/chatbots", headers=owner(world)).json()["chatbots"]
+        assert {b["id"]: b["language"] for b in listed}[new.id] == "ar"
+        other = httpx.put(url, json={"language": "en"}, headers=bearer(world.rival.user_id))
+        assert other.status_code == 404
+        wrong = httpx.put(url, json={"language": "fr"}, headers=owner(world))
+        assert wrong.status_code == 422
+    finally:
+        with pool.connection() as conn:
+            chatbots_db.delete(conn, chatbot_id=new.id)
+
+
 def test_sources_show_state_chunks_and_the_latest_run(base: str, world: Shop) -> None:
     reply = httpx.get(f"{base}/v1/chatbots/{world.bot.id}/sources", headers=owner(world))
     sources = {s["name"]: s for s in reply.json()["sources"]}

@@ -5,6 +5,9 @@
     GET /v1/chatbots/{id}/faqs                    FAQs
     GET /v1/chatbots/{id}/passages/{chunk_id}     one cited passage, whole
     GET /v1/chatbots/{id}/widgets                 website widgets and their origins
+    PUT /v1/chatbots/{id}/language                {"language": "en"|"ar"|"multi"}: its
+                                                  model, text search and replies (re-embeds
+                                                  first when the model changes)
 
 A Supabase user sees their own chatbots only; any other chatbot is a 404, as in
 :mod:`retrieval.api`. A service key sees every chatbot. Names, FAQs and passages come without
@@ -13,10 +16,12 @@ bidi controls (retrieval/bidi.py).
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
 
 from core.errors import NotFoundError
 from core.settings import Settings
@@ -31,6 +36,7 @@ from retrieval.api import caller_dependencies
 from retrieval.auth import Caller
 from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts
+from retrieval.schemas import error_body
 
 
 def source_name(path: str, name: str | None = None) -> str:
@@ -50,6 +56,10 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+class LanguageIn(BaseModel):
+    language: Literal["en", "ar", "multi"]
+
+
 def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["playground"])
     caller, chatbot = caller_dependencies(settings, pool)
@@ -60,9 +70,28 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     def list_chatbots(who: Who) -> Any:
         with pool.connection() as conn:
             bots = chatbots_db.list_for(conn, user_id=None if who.service else who.user_id)
-        listed = [{"id": b.id, "name": strip_bidi(b.name),
+        listed = [{"id": b.id, "name": strip_bidi(b.name), "language": b.language_code,
                    "link_hosts": list(link_hosts(b, settings))} for b in bots]  # fmt: skip
         return {"chatbots": listed}
+
+    @router.put("/chatbots/{chatbot_id}/language", summary="Set the chatbot's language")
+    def set_language(body: LanguageIn, bot: Bot) -> Any:
+        from pipeline.embed import model_of
+        from pipeline.languages import change_language
+
+        changed = change_language(pool, settings, bot, body.language)
+        out = {
+            "id": bot.id,
+            "language": changed.chatbot.language_code,
+            "previous": changed.previous,
+            "text_search": changed.chatbot.language,
+            "embedding_model": model_of(changed.chatbot, settings),
+            "reembed": changed.reembed,
+        }
+        if changed.error is not None:
+            failed = error_body("reembed_incomplete", changed.error)
+            return JSONResponse({**out, **failed}, status_code=409)
+        return out
 
     @router.get("/chatbots/{chatbot_id}/sources", summary="Data sources and their ingestion")
     def list_sources(bot: Bot) -> Any:

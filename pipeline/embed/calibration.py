@@ -17,7 +17,19 @@ from typing import Any
 from core.settings import MULTILINGUAL_MODEL, Settings
 
 PER_MODEL: dict[str, dict[str, Any]] = {
-    MULTILINGUAL_MODEL: {"search_text_weight": 0.02, "search_sentence_weight": 0.7},
+    # python -m bench.xquad (ranking, abstention; 2026-12-07) and bench.calibrate on an
+    # e5 chatbot of the Python FAQ pages (FAQ thresholds): docs/retrieval.md has the tables.
+    MULTILINGUAL_MODEL: {
+        "search_text_weight": 0.02,
+        "search_sentence_weight": 0.7,
+        "abstain_threshold": 0.85,
+        "abstain_coverage_weight": 0.15,
+        "abstain_cross_language_threshold": 0.74,
+        "passage_threshold": 0.74,
+        "faq_direct_threshold": 0.93,
+        "faq_top_threshold": 0.92,
+        "faq_margin": 0.02,
+    },
 }
 
 

@@ -29,6 +29,17 @@ export async function getJSON(url, headers = {}) {
   return response.json();
 }
 
+/** PUT `body` as JSON to `url`; the JSON reply. Throws ApiError for any status but 2xx. */
+export async function putJSON(url, body, headers = {}) {
+  const response = await fetch(url, {
+    method: "PUT",
+    headers: { Accept: "application/json", "Content-Type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
 /** The (event, data) pairs of a text/event-stream response, as they arrive. */
 export async function* sseEvents(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

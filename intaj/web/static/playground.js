@@ -1,6 +1,6 @@
 // The owner's playground: pick a chatbot, chat with it (the API's SSE answer route), open
 // the passages its answers cite, watch its sources' ingestion, read its FAQs.
-import { ApiError, getJSON, streamAnswer } from "./api.js";
+import { ApiError, getJSON, putJSON, streamAnswer } from "./api.js";
 import { citationLabel, el, renderText, textEl, whereNodes } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -29,7 +29,7 @@ function signedOut(message = "") {
   sessionStorage.removeItem(CREDENTIAL);
   state.credential = null;
   clearTimeout(state.poll);
-  for (const id of ["app", "chatbot-picker", "sign-out", "new-conversation"]) $(id).hidden = true;
+  for (const id of ["app", "chatbot-picker", "language-picker", "sign-out", "new-conversation"]) $(id).hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message;
   $("credential").focus();
@@ -48,7 +48,7 @@ async function start(wanted = null) {
   const select = $("chatbot");
   select.replaceChildren(...bots.map((b) => Object.assign(el("option", "", b.name), { value: b.id })));
   $("sign-in").hidden = true;
-  for (const id of ["app", "chatbot-picker", "sign-out", "new-conversation"]) $(id).hidden = false;
+  for (const id of ["app", "chatbot-picker", "language-picker", "sign-out", "new-conversation"]) $(id).hidden = false;
   if (!bots.length) {
     $("chat-empty").textContent = "No chatbot yet: intaj ingest FILE --chatbot NAME creates one.";
     return;
@@ -65,6 +65,8 @@ function fatal(error) {
 
 function choose(id) {
   state.bot = state.bots.find((b) => b.id === id);
+  $("language").value = state.bot.language || "en";
+  $("language-status").textContent = "";
   state.conversation = null;
   $("messages").replaceChildren();
   $("chat-empty").hidden = false;
@@ -230,6 +232,22 @@ $("sign-in-form").addEventListener("submit", (event) => {
 });
 $("sign-out").addEventListener("click", () => signedOut());
 $("chatbot").addEventListener("change", (event) => choose(event.target.value));
+$("language").addEventListener("change", async (event) => {
+  const bot = state.bot;
+  const wanted = event.target.value;
+  $("language").disabled = true;
+  $("language-status").textContent = "switching… (a new model embeds every source again)";
+  try {
+    const done = await putJSON(`/v1/chatbots/${bot.id}/language`, { language: wanted }, authHeaders());
+    bot.language = done.language;
+    $("language-status").textContent = `now ${done.language}: ${done.embedding_model}`;
+  } catch (e) {
+    $("language").value = bot.language || "en";
+    $("language-status").textContent = `not changed: ${e.message}`;
+  } finally {
+    $("language").disabled = false;
+  }
+});
 $("new-conversation").addEventListener("click", () => choose(state.bot.id));
 $("passage-close").addEventListener("click", () => { $("passage").hidden = true; });
 $("ask").addEventListener("submit", async (event) => {
