@@ -206,20 +206,11 @@ def test_queries_and_passages_get_their_own_prompts(multilingual: Embedder) -> N
 def test_intaj_eval_scores_an_arabic_question_file(arabic_bot: str, tmp_path: Path) -> None:
     asked = [q for q in QUESTIONS if q["article"] in ARTICLES][:12]
     file = tmp_path / "arabic.jsonl"
-    file.write_text(
-        "\n".join(
-            json.dumps(
-                {
-                    "question": q["question_ar"],
-                    "answer": q["answer_ar"],
-                    "source": f"{q['article']}.html",
-                },
-                ensure_ascii=False,
-            )  # fmt: skip
-            for q in asked
-        ),
-        encoding="utf-8",
-    )
+    rows = [
+        {"question": q["question_ar"], "answer": q["answer_ar"], "source": f"{q['article']}.html"}
+        for q in asked
+    ]
+    file.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     code, report = intaj("eval", "--chatbot", arabic_bot, "--questions", str(file), "--json")
     assert code == 0, report
     assert report["answerable"] == len(asked)
