@@ -14,9 +14,10 @@ class Tokens:
     """The model's tokenizer, safe to call from two threads at once (the chunk stage counts
     tokens while the embed stage encodes: ``pipeline/run/line.py`` overlaps them).
 
-    With a ``tokenizer.json`` (every fast tokenizer) two ``tokenizers.Tokenizer`` instances
-    are loaded from it, one per job, each with its own truncation and padding state: the
-    same ids as ``transformers.AutoTokenizer`` (tests/test_embed_onnx.py compares them)
+    With a ``tokenizer.json`` (every fast tokenizer) a ``tokenizers.Tokenizer`` is loaded
+    from it, without truncation or padding state to switch (encode truncates the ids
+    itself; a second instance only for unusual special-token layouts): the same ids as
+    ``transformers.AutoTokenizer`` (tests/test_embed_onnx.py compares them)
     without importing transformers and torch (seconds of every ingestion's startup). Without
     one, ``AutoTokenizer`` under a lock, since it switches its truncation per call.
     """
@@ -29,14 +30,21 @@ class Tokens:
         if (path / "tokenizer.json").exists():
             from tokenizers import Tokenizer
 
-            config = (path / "tokenizer.json").read_text("utf-8")  # read once, loaded twice
+            config = (path / "tokenizer.json").read_text("utf-8")
             self.add_up = adds_up(json.loads(config))
             self._count = Tokenizer.from_str(config)
             self._count.no_truncation()
             self._count.no_padding()
-            self._encode = Tokenizer.from_str(config)
-            self._encode.enable_truncation(max_tokens)
-            self._encode.no_padding()
+            # One instance serves both jobs when its special tokens are one at each end (BERT's
+            # [CLS] … [SEP], XLM-R's <s> … </s>): encode then truncates the ids itself, keeping
+            # the last one. A tokenizer is large (XLM-R's 250k pieces: 290 MB each), so a second
+            # instance, with its own truncation state, only for other layouts.
+            self._specials = self._count.num_special_tokens_to_add(False)
+            self._encode = self._count
+            if self._specials not in (0, 2):
+                self._encode = Tokenizer.from_str(config)
+                self._encode.enable_truncation(max_tokens)
+                self._encode.no_padding()
             self.pad_id = self._count.token_to_id(_pad_token(path)) or 0
         else:
             from transformers import AutoTokenizer
@@ -50,10 +58,22 @@ class Tokens:
         with self._lock:
             return len(self._auto.encode(text, add_special_tokens=False, verbose=False))
 
+    def _truncated(self, ids: list[int]) -> list[int]:
+        """``ids`` cut to ``max_tokens`` as the tokenizer's own truncation cuts them: the text's
+        tokens shortened, the closing special token kept."""
+        if len(ids) <= self.max_tokens:
+            return ids
+        if self._specials == 0:
+            return ids[: self.max_tokens]
+        return ids[: self.max_tokens - 1] + ids[-1:]
+
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids with the special tokens, truncated to ``max_tokens``, unpadded."""
         if self._auto is None:
-            return [e.ids for e in self._encode.encode_batch(list(texts))]
+            encoded = [e.ids for e in self._encode.encode_batch(list(texts))]
+            if self._encode is self._count:
+                return [self._truncated(ids) for ids in encoded]
+            return encoded
         with self._lock:
             ids: list[list[int]] = self._auto(
                 list(texts), truncation=True, max_length=self.max_tokens, padding=False
