@@ -139,7 +139,7 @@ def evidence_of(ctx: Any, bot: Any, text: str, vector: Any = None) -> Evidence:
 
 
 def evidence_at(found: Evidence, weight: float) -> float:
-    """retrieval.answer.evidence at coverage weight ``weight``."""
+    """retrieval.abstention.evidence at coverage weight ``weight``."""
     return max((sim + weight * cov for sim, cov in found), default=0.0)
 
 

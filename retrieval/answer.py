@@ -33,6 +33,8 @@ from db.chatbots import Chatbot
 from pipeline.embed.calibration import calibrated
 from pipeline.sentences import sentences
 from retrieval import generate, prompt
+from retrieval.abstention import abstains, faq_match
+from retrieval.abstention import confidence as best_score
 from retrieval.language import ARABIC, detect
 from retrieval.output import cited_numbers, clean
 from retrieval.search import Scope, scope_of, search
@@ -222,7 +224,7 @@ def _generated(
             break
         emitted.append(piece)
         yield piece
-    confidence = _confidence(hits)
+    confidence = best_score(hits)
     if text.strip() == llm.fallback.strip():
         return Answer(answer=text, citations=(), confidence=confidence, abstained=True)
     numbers = cited_numbers(text, len(passages)) or list(range(1, len(passages) + 1))
@@ -230,63 +232,10 @@ def _generated(
     return Answer(answer=text, citations=citations, confidence=confidence, abstained=False)
 
 
-def abstains(hits: Sequence[Hit], settings: Settings, language: str | None = None) -> bool:
-    """Whether the chatbot abstains on these hits: no FAQ answers directly, and the best hit's
-    similarity is under ``abstain_threshold`` (calibrated in docs/retrieval.md), or under
-    ``abstain_cross_language_threshold`` when the message (in ``language``) and that hit are in
-    different languages (similarities across languages run lower, right and wrong hits alike)."""
-    return faq_match(hits, settings) is None and evidence(hits, settings) < abstain_threshold(
-        hits, settings, language
-    )
-
-
-def abstain_threshold(hits: Sequence[Hit], settings: Settings, language: str | None) -> float:
-    """The threshold :func:`abstains` compares the best similarity with."""
-    cross = settings.abstain_cross_language_threshold
-    if cross is None or not hits or language is None:
-        return settings.abstain_threshold
-    found = detect(max(hits, key=lambda h: h.score).content)
-    return cross if found is not None and found != language else settings.abstain_threshold
-
-
-def _confidence(hits: Sequence[Hit]) -> float:
-    return round(max((h.score for h in hits), default=0.0), 4)
-
-
-def evidence(hits: Sequence[Hit], settings: Settings) -> float:
-    """What abstention compares with its threshold: the best of each hit's own vector's
-    similarity (not mixed with its sentences': that spreads off-topic and answerable messages
-    less apart) plus ``abstain_coverage_weight`` times its share of the message's words (0 for
-    MiniLM; the multilingual model's own value: an off-topic question shares few words with
-    the passages its vector lands near)."""
-    weight = settings.abstain_coverage_weight
-    best = max(
-        ((h.score if h.chunk_score is None else h.chunk_score) + weight * h.coverage for h in hits),
-        default=0.0,
-    )
-    return round(best, 4)
-
-
 def _fallback(scope: Scope, language: str | None = None) -> str:
     """The chatbot owner's ``fallback_text``, else our reply in the message's language."""
     default = NOT_FOUND_AR if language == ARABIC else NOT_FOUND
     return str(scope.chatbot.settings.get("fallback_text") or default)
-
-
-def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
-    """The FAQ that answers the message directly: one whose question is close to the message
-    (``faq_direct_threshold``), or one clearly closer than any document passage
-    (``faq_top_threshold`` and ``faq_margin``)."""
-    faqs = [h for h in hits if h.is_faq]
-    if not faqs:
-        return None
-    best = max(faqs, key=lambda h: h.score)
-    if best.score >= settings.faq_direct_threshold:
-        return best
-    docs = max((h.score for h in hits if not h.is_faq), default=0.0)
-    if best.score >= settings.faq_top_threshold and best.score - docs >= settings.faq_margin:
-        return best
-    return None
 
 
 def compose(
@@ -315,7 +264,7 @@ def compose(
             confidence=round(top.score, 4),
             abstained=False,
         )
-    confidence = _confidence(hits)
+    confidence = best_score(hits)
     if abstains(hits, settings, language):
         fallback = _fallback(scope, language)
         return Answer(answer=fallback, citations=(), confidence=confidence, abstained=True)

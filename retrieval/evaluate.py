@@ -31,7 +31,7 @@ from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.search import Filters
 from pipeline.embed.calibration import calibrated
-from retrieval.answer import abstains
+from retrieval.abstention import abstains
 from retrieval.language import detect
 from retrieval.scoring import matches, score
 from retrieval.search import scope_of, search

