@@ -316,3 +316,28 @@ def test_the_server_sends_no_bidi_control_in_answers_names_or_passages(
     assert HOURS_ANSWER.replace(RLO, "") in [f["answer"] for f in replies[-2]["faqs"]]
     for reply in replies:
         assert not CONTROLS.search(json.dumps(reply, ensure_ascii=False)), reply
+
+
+def test_the_playground_sets_a_chatbot_language(
+    page: Any, base: str, bot: Chatbot, pool: ConnectionPool
+) -> None:
+    from playwright.sync_api import expect
+
+    from db import chatbots as chatbots_db
+
+    with pool.connection() as conn:
+        new = chatbots_db.create(conn, user_id=bot.user_id, name="متجر الدراجات")
+    try:
+        open_playground(page, base, new)
+        expect(page.locator("#language")).to_have_value("en")
+        page.select_option("#language", "ar")
+        expect(page.locator("#language-status")).to_contain_text("now ar")
+        with pool.connection() as conn:
+            stored = chatbots_db.get(conn, chatbot_id=new.id)
+        assert stored is not None and stored.language_code == "ar"
+        page.goto("about:blank")
+        open_playground(page, base, new)  # a new load reads it back
+        expect(page.locator("#language")).to_have_value("ar")
+    finally:
+        with pool.connection() as conn:
+            chatbots_db.delete(conn, chatbot_id=new.id)
