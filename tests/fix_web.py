@@ -202,8 +202,11 @@ def ask_widget(page: Any, text: str) -> Any:
     from playwright.sync_api import expect
 
     box = widget(page)
+    before = box.locator(".assistant").count()
     box.locator("input").fill(text)
     box.locator("input").press("Enter")
-    answer = box.locator(".assistant").last
+    # this message's answer, not the one before it (already done: a count of streaming
+    # bubbles is 0 before the new one appears, too)
+    expect(box.locator(".assistant")).to_have_count(before + 1)
     expect(box.locator(".assistant.streaming")).to_have_count(0)
-    return answer
+    return box.locator(".assistant").last

@@ -154,8 +154,10 @@ def open_playground(page: Any, base: str, bot: Chatbot) -> None:
 def ask_playground(page: Any, text: str) -> Any:
     from playwright.sync_api import expect
 
+    before = page.locator("#messages .assistant").count()
     page.fill("#message", text)
     page.click("#send")
+    expect(page.locator("#messages .assistant")).to_have_count(before + 1)
     answer = page.locator("#messages .assistant").last
     expect(answer).not_to_have_class(re.compile("streaming"))
     return answer

@@ -181,6 +181,7 @@ def test_the_playground_shows_poisoned_text_as_text(page: Any, base: str, world:
     assert top_hit(world, question)["source"].endswith("tyre-care.md")
     page.fill("#message", question)
     page.click("#send")
+    expect(page.locator("#messages .assistant")).to_have_count(2)  # this one, not the first
     answer = page.locator("#messages .assistant").last
     expect(answer).not_to_have_class(re.compile("streaming"))
     answer.locator("button.cite").first.click()
