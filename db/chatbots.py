@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from core.ids import is_uuid
 
 LOCAL_EMAIL = "local@intaj.localhost"
 
@@ -143,11 +144,3 @@ def set_language(
 
 def delete(conn: psycopg.Connection, *, chatbot_id: str) -> None:
     conn.execute("DELETE FROM chatbots WHERE id = %s", (chatbot_id,))
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

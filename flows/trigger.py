@@ -30,6 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from core.errors import DatabaseError
+from core.ids import is_uuid
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import dispatch as dispatch_db
@@ -276,7 +277,7 @@ def accept_storage_event(
             sources_db.mark_pending(conn, source_id=found[0])
             return Accepted([found[0]], [])
         chatbot_id = str(name).split("/", 1)[0]
-        known = chatbots_db.is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)
+        known = is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)
         if not known:
             return Accepted([], [], ignored=f"{name!r} does not start with a chatbot's id")
         file_name = str(name).rsplit("/", 1)[-1]

@@ -20,6 +20,7 @@ import numpy as np
 from psycopg_pool import ConnectionPool
 
 from core.errors import DatabaseError, NotFoundError, ParseError, SourceError, StoreError
+from core.ids import is_url
 from core.settings import Settings
 from core.types import Chunk, Document, Parsed, Section
 from db import chatbots as chatbots_db
@@ -87,8 +88,9 @@ def load(
 def crawls(source: DataSource, settings: Settings) -> bool:
     """Whether a source is a site to crawl: a URL whose own choice (else INTAJ_URL_CRAWL)
     says so."""
-    is_url = source.path.lower().startswith(("http://", "https://"))
-    return is_url and (source.crawl if source.crawl is not None else settings.url_crawl)
+    return is_url(source.path) and (
+        source.crawl if source.crawl is not None else settings.url_crawl
+    )
 
 
 def fetch(source: DataSource, settings: Settings) -> tuple[Document, tuple[Document, ...]]:

@@ -5,6 +5,7 @@ calibrated per embedding model (``pipeline/embed/calibration.py``; docs/retrieva
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.settings import Settings
 from core.types import Hit
@@ -27,14 +28,28 @@ def faq_match(hits: Sequence[Hit], settings: Settings) -> Hit | None:
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the hits of one message decide, worked out once: the FAQ that answers it, else
+    whether to abstain."""
+
+    faq: Hit | None
+    abstain: bool
+
+
+def verdict(hits: Sequence[Hit], settings: Settings, language: str | None = None) -> Verdict:
+    faq = faq_match(hits, settings)
+    if faq is not None:
+        return Verdict(faq, abstain=False)
+    return Verdict(None, evidence(hits, settings) < abstain_threshold(hits, settings, language))
+
+
 def abstains(hits: Sequence[Hit], settings: Settings, language: str | None = None) -> bool:
     """Whether the chatbot abstains on these hits: no FAQ answers directly, and the best hit's
     similarity is under ``abstain_threshold`` (calibrated in docs/retrieval.md), or under
     ``abstain_cross_language_threshold`` when the message (in ``language``) and that hit are in
     different languages (similarities across languages run lower, right and wrong hits alike)."""
-    return faq_match(hits, settings) is None and evidence(hits, settings) < abstain_threshold(
-        hits, settings, language
-    )
+    return verdict(hits, settings, language).abstain
 
 
 def abstain_threshold(hits: Sequence[Hit], settings: Settings, language: str | None) -> float:

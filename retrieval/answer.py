@@ -33,7 +33,7 @@ from db.chatbots import Chatbot
 from pipeline.embed.calibration import calibrated
 from pipeline.sentences import sentences
 from retrieval import generate, prompt
-from retrieval.abstention import abstains, faq_match
+from retrieval.abstention import Verdict, verdict
 from retrieval.abstention import confidence as best_score
 from retrieval.language import ARABIC, detect
 from retrieval.output import cited_numbers, clean
@@ -65,7 +65,7 @@ def cite(hits: Sequence[Hit]) -> tuple[Citation, ...]:
             number=i,
             source=h.source,
             metadata=h.metadata,
-            snippet=snippet(h.metadata.get("answer", h.content) if h.is_faq else h.content),
+            snippet=snippet(answer_text(h)),
             score=round(h.score, 4),
             chunk_id=h.chunk_id,
         )
@@ -159,10 +159,11 @@ def _events(
     vector = scope.embedder.embed_queries([message])[0]
     hits = search(
         pool, settings, chatbot=chatbot, query=message, k=k or settings.search_k,
-        query_vector=vector,
+        query_vector=vector, scope=scope,
     )  # fmt: skip
+    decided = verdict(hits, settings, language)
     llm = None
-    if faq_match(hits, settings) is None and not abstains(hits, settings, language):
+    if decided.faq is None and not decided.abstain:
         with pool.connection() as conn:
             llm = generate.resolve(
                 conn, settings, scope.chatbot, fallback=_fallback(scope, language)
@@ -170,8 +171,9 @@ def _events(
     info: dict[str, Any] = {"generator": "extractive"}
     if llm is None:
         result = compose(
-            message_vector=vector, hits=hits, scope=scope, settings=settings, language=language
-        )
+            message_vector=vector, hits=hits, scope=scope, settings=settings, language=language,
+            decided=decided,
+        )  # fmt: skip
         yield result.answer
     else:
         emitted: list[str] = []
@@ -245,18 +247,20 @@ def compose(
     scope: Scope,
     settings: Settings,
     language: str | None = None,
+    decided: Verdict | None = None,
 ) -> Answer:
     """The answer without an LLM: the matching FAQ's, the abstention reply (in the message's
     ``language``, retrieval/language.py), or the extracted sentences (the knowledge's own
     words and language; nothing is added to them but [n] markers)."""
-    top = faq_match(hits, settings)
+    decided = decided or verdict(hits, settings, language)
+    top = decided.faq
     allow_hosts = generate.link_hosts(scope.chatbot, settings)
     if top is not None:
         # An FAQ's answer passes the same output filter as any other: markup and links to
         # hosts off the allow-list never reach a client that might render them.
         return Answer(
             answer=clean(
-                f"{top.metadata.get('answer', top.content)} [1]",
+                f"{answer_text(top)} [1]",
                 allow_hosts=allow_hosts,
                 passages=1,
             ),
@@ -265,7 +269,7 @@ def compose(
             abstained=False,
         )
     confidence = best_score(hits)
-    if abstains(hits, settings, language):
+    if decided.abstain:
         fallback = _fallback(scope, language)
         return Answer(answer=fallback, citations=(), confidence=confidence, abstained=True)
     relevant = [h for h in hits if h.score >= settings.passage_threshold][:5]

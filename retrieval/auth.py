@@ -19,13 +19,13 @@ is no oracle for other tenants' chatbot ids.
 from __future__ import annotations
 
 import hmac
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
 from core.errors import AuthError, NotFoundError
+from core.ids import is_uuid
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db.chatbots import Chatbot
@@ -96,7 +96,7 @@ def verify_jwt(settings: Settings, token: str) -> str:
     except jwt.PyJWTError as e:
         raise AuthError(f"invalid token ({type(e).__name__}); sign in again") from e
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not _is_uuid(sub):
+    if not isinstance(sub, str) or not is_uuid(sub):
         raise AuthError("invalid token: its subject is not a user id")
     return sub
 
@@ -123,17 +123,9 @@ def authorize(pool: ConnectionPool, caller: Caller, chatbot_id: str) -> Chatbot:
     """The chatbot, when ``caller`` may use it; :class:`NotFoundError` otherwise (the same
     for a chatbot that exists but is someone else's)."""
     bot = None
-    if _is_uuid(chatbot_id):
+    if is_uuid(chatbot_id):
         with pool.connection() as conn:
             bot = chatbots_db.get(conn, chatbot_id=chatbot_id)
     if bot is None or not (caller.service or bot.user_id == caller.user_id):
         raise NotFoundError("chatbot not found")
     return bot
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36

@@ -63,9 +63,11 @@ def search(
     filters: Filters | None = None,
     mode: Mode = "hybrid",
     query_vector: np.ndarray | None = None,
+    scope: Scope | None = None,
 ) -> list[Hit]:
-    """The ``k`` best hits for ``query`` in one chatbot, best first."""
-    scope = scope_of(chatbot, settings)
+    """The ``k`` best hits for ``query`` in one chatbot, best first (``scope``: the chatbot's,
+    when the caller has built it already)."""
+    scope = scope or scope_of(chatbot, settings)
     settings = calibrated(settings, scope.embedder.model_name)
     query = query[:MAX_QUERY_CHARS]
     vector = query_vector if query_vector is not None else scope.embedder.embed_queries([query])[0]

@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from core.errors import NotFoundError
+from core.ids import is_url
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
@@ -45,7 +46,7 @@ def source_name(path: str, name: str | None = None) -> str:
     could disguise it (``a<RLO>fdp.exe`` shown as ``aexe.pdf``)."""
     if name:
         return strip_bidi(name)
-    if path.startswith(("http://", "https://")):
+    if is_url(path):
         return strip_bidi(path)
     if path.startswith("faq:"):
         return "FAQ"

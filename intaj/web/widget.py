@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import IntajError
+from core.ids import is_uuid
 from core.settings import Settings
 from core.types import Answer
 from db import chatbots as chatbots_db
@@ -91,7 +92,7 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         """The widget and the request's origin, when that origin may use it."""
         origin = request.headers.get("origin", "")
         found = None
-        if chatbots_db.is_uuid(widget_id):
+        if is_uuid(widget_id):
             with pool.connection() as conn:
                 found = connections_db.widget(conn, widget_id=widget_id)
         if found is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
+from core.ids import is_url
 from core.settings import Settings
 from db import sources as sources_db
 from db.chatbots import Chatbot
@@ -33,10 +34,6 @@ def type_of(file_name: str) -> str:
     (the parser then detects the type from the bytes)."""
     suffix = Path(file_name).suffix.lower()
     return TYPES_BY_SUFFIX.get(suffix, "file")
-
-
-def is_url(ref: str) -> bool:
-    return ref.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
