@@ -30,15 +30,13 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from core.errors import DatabaseError
-from core.ids import is_uuid
 from core.settings import Settings
-from db import chatbots as chatbots_db
 from db import dispatch as dispatch_db
 from db import sources as sources_db
 from db.connection import connect, database_url
 from db.dispatch import Claim
 from flows.sweep import prefect_api_url, sweep
-from pipeline.sources.registration import type_of
+from pipeline.sources.registration import register_stored
 
 log = logging.getLogger(__name__)
 
@@ -270,26 +268,10 @@ def accept_storage_event(
     name = record.get("name") or record.get("key")
     if payload.get("type") == "DELETE" or not bucket or not name:
         return Accepted([], [], ignored="not an object-created event with a bucket and name")
-    path = f"supabase://{bucket}/{name}"
-    with pool.connection() as conn:
-        found = dispatch_db.find_by_path(conn, path=path)
-        if found is not None:
-            sources_db.mark_pending(conn, source_id=found[0])
-            return Accepted([found[0]], [])
-        chatbot_id = str(name).split("/", 1)[0]
-        known = is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)
-        if not known:
-            return Accepted([], [], ignored=f"{name!r} does not start with a chatbot's id")
-        file_name = str(name).rsplit("/", 1)[-1]
-        created = sources_db.add(
-            conn,
-            chatbot_id=chatbot_id,
-            type=type_of(file_name),
-            path=path,
-            name=file_name,
-            origin=path,
-        )
-    return Accepted([created.id], [])
+    registered = register_stored(pool, path=f"supabase://{bucket}/{name}", key=str(name))
+    if registered.source is None:
+        return Accepted([], [], ignored=registered.error)
+    return Accepted([registered.source.id], [])
 
 
 def kick(pool: ConnectionPool, settings: Settings, accepted: Accepted) -> Accepted:

@@ -1,6 +1,7 @@
 """Making a file or a URL a data source of a chatbot: the one table of source types by file
-suffix, and :func:`register` (the CLI's ``ingest`` and ``source add``; the storage webhook
-types what it creates with :func:`type_of`)."""
+suffix, :func:`register` (the CLI's ``ingest`` and ``source add``: a local file or a URL) and
+:func:`register_stored` (a storage upload event: a file already in storage). Every new source
+is made here."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from core.ids import is_url
+from core.ids import is_url, is_uuid
 from core.settings import Settings
+from db import chatbots as chatbots_db
+from db import dispatch as dispatch_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.sources import DataSource
@@ -99,3 +102,27 @@ def register(
         if existing:
             sources_db.mark_pending(conn, source_id=existing.id)
     return Registration(ref, source)
+
+
+def register_stored(pool: ConnectionPool, *, path: str, key: str) -> Registration:
+    """A file already in storage at ``path`` (``supabase://bucket/<key>``), uploaded under a
+    key made by ``upload_key`` (``{chatbot_id}/{uuid}/{file}``): its source made pending again
+    (a re-upload) or created. Refused (``source`` None) when the key names no chatbot."""
+    with pool.connection() as conn:
+        found = dispatch_db.find_by_path(conn, path=path)
+        if found is not None:
+            sources_db.mark_pending(conn, source_id=found[0])
+            return Registration(path, sources_db.get(conn, source_id=found[0]))
+        chatbot_id = key.split("/", 1)[0]
+        if not (is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)):
+            return Registration(path, None, f"{key!r} does not start with a chatbot's id")
+        file_name = key.rsplit("/", 1)[-1]
+        source = sources_db.add(
+            conn,
+            chatbot_id=chatbot_id,
+            type=type_of(file_name),
+            path=path,
+            name=file_name,
+            origin=path,
+        )
+    return Registration(path, source)
