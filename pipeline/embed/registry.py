@@ -12,20 +12,32 @@ from db.chatbots import Chatbot
 from pipeline.embed.base import Embedder
 
 
-def _local(settings: Settings, model: str) -> Embedder:
-    """The name decides the vectors (``...#onnx-int8``: ONNX int8); for a plain name the
-    backend (:func:`local_backend`) picks the engine, all with the same vectors."""
-    from pipeline.embed.onnx import OnnxEmbedder, split_variant
+def engine_for(settings: Settings, model: str) -> str:
+    """The engine a local ``model`` runs on: ``onnx`` (fp32, or int8 for a name ending in
+    ``#onnx-int8`` or the ``onnx-int8`` backend), ``torch-bf16`` or ``torch``. The name decides
+    the vectors (``...#onnx-int8``: ONNX int8); for a plain name the backend
+    (:func:`local_backend`) picks the engine, all with the same vectors."""
+    from pipeline.embed.onnx import split_variant
 
     backend = local_backend(settings)
     if split_variant(model)[1] or backend in ("onnx", "onnx-int8"):
+        return "onnx"
+    return backend
+
+
+def _local(settings: Settings, model: str) -> Embedder:
+    """The embedder of :func:`engine_for`'s engine."""
+    from pipeline.embed.onnx import OnnxEmbedder
+
+    engine = engine_for(settings, model)
+    if engine == "onnx":
         return OnnxEmbedder(
             model,
             cache=settings.resolved_model_cache,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
         )
-    if backend == "torch-bf16":
+    if engine == "torch-bf16":
         from pipeline.embed.bf16 import Bf16Embedder
 
         return Bf16Embedder(

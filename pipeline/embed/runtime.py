@@ -25,21 +25,21 @@ def pending_build(settings: Settings, model: str | None = None) -> str | None:
     from pipeline.embed.model_files import model_fingerprint, model_folder
     from pipeline.embed.onnx import split_variant
     from pipeline.embed.onnx_export import RECIPE, fingerprint
-    from pipeline.embed.registry import local_backend, provider_for
+    from pipeline.embed.registry import engine_for, provider_for
 
     model = model or settings.embedding_model
     if provider_for(settings, model) != "local":
         return None
-    base, int8 = split_variant(model)  # the name decides int8 (registry._local)
-    backend = local_backend(settings)
-    if not int8 and backend not in ("onnx", "onnx-int8", "torch-bf16"):
+    base, int8 = split_variant(model)  # the name decides int8
+    engine = engine_for(settings, model)
+    if engine == "torch":
         return None
     try:
         name, path = model_folder(base, cache=settings.resolved_model_cache)
     except Exception:  # a missing model: the load itself reports it
         return None
     folder = settings.resolved_model_cache / name.replace("/", "--")
-    if int8 or backend != "torch-bf16":
+    if engine == "onnx":
         fresh = _fresh(folder, "int8.onnx" if int8 else "fp32.onnx", fingerprint(path))
         if fresh:
             return None
