@@ -9,11 +9,16 @@
     ├── EmbeddingError       the embedding provider failed               (stage: embed)
     ├── StoreError           writing chunks failed                       (stage: store)
     ├── GenerationError      the LLM failed to answer                    (stage: generate)
-    ├── AuthError            an API request without valid credentials    (HTTP 401)
-    └── AuthUnavailableError the signing keys to check a token cannot be fetched (HTTP 503)
+    ├── AuthError            an API request without valid credentials
+    ├── AuthUnavailableError the signing keys to check a token cannot be fetched
+    ├── ForbiddenError       a request this caller may not make here (a widget off its sites)
+    ├── RateLimitedError     too many requests; ``retry_after`` seconds to wait
+    └── InputError           input that can never work as given
+        └── OriginError      not a web origin (``scheme://host[:port]``)
 
 Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
-says what went wrong and what to do. ``transient`` marks errors worth retrying.
+says what went wrong and what to do. ``transient`` marks errors worth retrying. The HTTP status
+of each is in one table, ``intaj/http/errors.py`` (documented in docs/api.md).
 """
 
 from __future__ import annotations
@@ -77,3 +82,24 @@ class AuthError(IntajError):
 class AuthUnavailableError(IntajError):
     code = "auth_unavailable"
     transient = True
+
+
+class ForbiddenError(IntajError):
+    code = "forbidden"
+
+
+class RateLimitedError(IntajError):
+    code = "rate_limited"
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class InputError(IntajError):
+    code = "invalid_request"
+
+
+class OriginError(InputError, ValueError):
+    code = "origin_invalid"

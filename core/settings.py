@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     run_lease_seconds: float = Field(default=120.0, gt=0)
     claim_lease_seconds: float = Field(default=900.0, gt=0)
-    # Shared secret of the storage/database webhooks (intaj/webhooks.py); unset: refused.
+    # Shared secret of the storage/database webhooks (intaj/http/webhooks.py); unset: refused.
     webhook_secret: SecretStr | None = None
 
     # Answer generation (retrieval/generate.py). The LLM is used when a model is named (the
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     # allows its subdomains); every other link or image is removed (OWASP LLM05).
     llm_link_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # HTTP API (retrieval/api.py, `intaj serve`, docs/api.md).
+    # HTTP API (intaj/http/api.py, `intaj serve`, docs/api.md).
     # Supabase access tokens (retrieval/auth.py, retrieval/jwks.py): ES256/RS256 tokens are
     # verified with the project's published signing keys (JWKS; default: derived from
     # supabase_url), HS256 tokens with the legacy JWT secret. The issuer defaults to

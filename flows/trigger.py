@@ -226,7 +226,7 @@ class Listener:
             return None
 
 
-# --- webhooks (intaj/webhooks.py is the HTTP edge) -------------------------------------------
+# --- webhooks (intaj/http/webhooks.py is the HTTP edge) -------------------------------------------
 
 
 @dataclass(frozen=True)

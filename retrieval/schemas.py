@@ -1,5 +1,5 @@
 """The JSON the HTTP API reads and writes (pydantic models; docs/api.md): request filters,
-answers, hits and errors. No FastAPI here: ``retrieval/api.py`` serves them."""
+answers, hits and errors. No FastAPI here: ``intaj/http/api.py`` serves them."""
 
 # No `from __future__ import annotations`: pydantic reads the annotations at runtime.
 

@@ -24,8 +24,8 @@ FLOORS = {"core": 0, "db": 1, "pipeline": 2, "retrieval": 3, "flows": 3, "intaj"
 # A framework and the modules (a module, or a package ending in "/") that may import it.
 FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "prefect": ("flows/",),
-    "fastapi": ("retrieval/api.py", "intaj/http.py", "intaj/webhooks.py", "intaj/web/"),
-    "starlette": ("retrieval/api.py", "intaj/http.py", "intaj/webhooks.py", "intaj/web/"),
+    "fastapi": ("intaj/http/",),
+    "starlette": ("intaj/http/",),
     "typer": ("intaj/cli/",),
     "click": ("intaj/cli/",),
 }

@@ -36,6 +36,7 @@ FORBIDDEN = [
     ("retrieval/search2.py", "from prefect import flow\n", "prefect belongs in flows/"),
     ("intaj/services2.py", "import prefect.deployments\n", "prefect belongs in flows/"),
     ("retrieval/answer2.py", "from fastapi import FastAPI\n", "fastapi belongs in"),
+    ("intaj/web/routes.py", "from fastapi import APIRouter\n", "fastapi belongs in"),
     ("flows/web.py", "from starlette.requests import Request\n", "starlette belongs in"),
     ("intaj/records2.py", "import typer\n", "typer belongs in intaj/cli/"),
     ("retrieval/cli.py", "def f():\n    import click\n", "click belongs in intaj/cli/"),
@@ -54,10 +55,13 @@ def test_a_module_with_a_forbidden_import_fails_the_check(path: str, source: str
         ("flows/ok.py", "from prefect import flow\nfrom pipeline.run import job\n"),
         ("intaj/cli/ok.py", "import typer\nfrom flows import startup\nfrom retrieval import api"),
         (
-            "intaj/web/routes.py",
+            "intaj/http/routes.py",
             "from fastapi import APIRouter\nfrom starlette.responses import Response",
         ),
-        ("retrieval/api.py", "from fastapi import FastAPI\nfrom pipeline.embed import embedder_of"),
+        (
+            "intaj/http/api.py",
+            "from fastapi import FastAPI\nfrom pipeline.embed import embedder_of",
+        ),
         ("pipeline/ok.py", "from .run import job\nfrom db import sources\nfrom core import errors"),
     ],
 )

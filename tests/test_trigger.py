@@ -28,7 +28,8 @@ from db.connection import connect, database_url
 from db.dispatch import Claim
 from flows.sweep import sweep
 from flows.trigger import Dispatcher, Listener
-from intaj import services, webhooks
+from intaj import services
+from intaj.http import webhooks
 from tests.fix_orchestration import upload, wait_for
 
 TEXT = b"Northwind Bikes rents tandem bicycles on weekends.\n"

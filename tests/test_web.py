@@ -17,9 +17,9 @@ from psycopg_pool import ConnectionPool
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import connections as connections_db
+from intaj.http.origins import OriginError, normalize_origin
+from intaj.http.ratelimit import KeyedLimiter, WidgetLimits
 from intaj.web.launch import playground_url, with_session_key
-from intaj.web.origins import OriginError, normalize_origin
-from intaj.web.ratelimit import KeyedLimiter, WidgetLimits
 from pipeline.embed import Embedder
 from tests.cli import intaj
 from tests.fix_api import SERVICE_KEY, bearer, sse_events
@@ -355,9 +355,9 @@ def test_the_static_front_end_is_served_for_any_site(base: str) -> None:
 
 
 def test_the_package_ships_the_front_end() -> None:
-    from intaj import web
+    from intaj.http import playground
 
-    names = {p.name for p in Path(web.STATIC).iterdir()}
+    names = {p.name for p in Path(playground.STATIC).iterdir()}
     assert {"playground.html", "playground.js", "widget.js", "widget-app.js", "render.js",
             "api.js", "playground.css", "widget.css"} <= names  # fmt: skip
 

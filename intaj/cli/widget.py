@@ -1,5 +1,5 @@
 """``intaj widget add|list``: a ``website`` connection of a chatbot, answering pages of the
-given origins; the routes are in intaj/web/widget.py."""
+given origins; the routes are in intaj/http/widget.py."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def widget_add(
 ) -> None:
     """Add a website widget to CHATBOT (a 'website' connection) and print its script tag."""
     from intaj import records, services
-    from intaj.web.origins import OriginError, normalize_origin
+    from intaj.http.origins import OriginError, normalize_origin
 
     try:
         allowed = list(dict.fromkeys(normalize_origin(o) for o in origins))

@@ -19,20 +19,18 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Annotated, Any, Literal
 
-import psycopg
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import errors
 from core.settings import Settings
 from core.types import Answer
 from db.chatbots import Chatbot
+from intaj.http import errors as http_errors
 from retrieval.answer import answer, answer_stream
 from retrieval.auth import Caller, authenticate, authorize
 from retrieval.bidi import strip_bidi
@@ -50,22 +48,6 @@ from retrieval.search import search
 
 log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 16
-STATUS = [
-    (errors.AuthError, 401),
-    (errors.AuthUnavailableError, 503),
-    (errors.NotFoundError, 404),
-    (errors.DatabaseError, 503),
-    (errors.EmbeddingError, 502),
-    (errors.GenerationError, 502),
-]
-HTTP_CODES = {
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    422: "invalid_request",
-    503: "service_unavailable",
-}
 
 
 def caller_dependencies(
@@ -113,7 +95,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
     )
-    _handle_errors(app)
+    http_errors.install(app)
     _, chatbot = caller_dependencies(settings, pool)
     Bot = Annotated[Chatbot, Depends(chatbot)]
 
@@ -175,7 +157,7 @@ def stream_answer(
 ) -> StreamingResponse:
     """The answer as SSE (``delta`` events, without bidi controls, then ``done`` with
     ``shape(answer)``); ``kwargs`` go to :func:`retrieval.answer.answer_stream`. Also serves
-    the website widget (intaj/web)."""
+    the website widget (widget.py)."""
     events = answer_stream(pool, settings, **kwargs)
     first = next(events)  # retrieval happens here: its errors get their HTTP status
     return StreamingResponse(
@@ -197,43 +179,6 @@ def _sse(
     except errors.IntajError as e:
         log.warning("stream failed: %s", e.message)
         yield f"event: error\ndata: {json.dumps(error_body(e.code, e.message))}\n\n"
-
-
-def _handle_errors(app: FastAPI) -> None:
-    @app.exception_handler(errors.IntajError)
-    async def intaj_error(request: Request, exc: errors.IntajError) -> JSONResponse:
-        status = next((s for cls, s in STATUS if isinstance(exc, cls)), 500)
-        if status >= 500:
-            log.warning("%s: %s", exc.code, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(exc.code, exc.message), status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": [str(p)[:64] for p in e.get("loc", ())], "msg": e.get("msg", "")}
-            for e in exc.errors()[:10]
-        ]  # never the input itself
-        body = error_body("invalid_request", "the request is not valid", details=details)
-        return JSONResponse(body, 422)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
-
-    @app.exception_handler(psycopg.OperationalError)
-    async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        # a dropped connection, a restarting server, no pooled connection in time: the pool
-        # reconnects, so the caller may retry
-        log.warning("database unavailable on %s: %s", request.url.path, exc)
-        body = error_body("database_unavailable", "the database does not answer; retry shortly")
-        return JSONResponse(body, 503, headers={"Retry-After": "1"})
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s", request.url.path, exc_info=exc)
-        return JSONResponse(error_body("internal_error", "internal error; see the log"), 500)
 
 
 class RequestLimits:

@@ -10,7 +10,7 @@
                                                   first when the model changes)
 
 A Supabase user sees their own chatbots only; any other chatbot is a 404, as in
-:mod:`retrieval.api`. A service key sees every chatbot. Names, FAQs and passages come without
+:mod:`intaj.http.api`. A service key sees every chatbot. Names, FAQs and passages come without
 bidi controls (retrieval/bidi.py).
 """
 
@@ -33,7 +33,7 @@ from db import faqs as faqs_db
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
-from retrieval.api import caller_dependencies
+from intaj.http.api import caller_dependencies
 from retrieval.auth import Caller
 from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts

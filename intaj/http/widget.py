@@ -20,35 +20,28 @@ import math
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import IntajError
+from core.errors import ForbiddenError, IntajError, NotFoundError, RateLimitedError
 from core.ids import is_uuid
 from core.settings import Settings
 from core.types import Answer
 from db import chatbots as chatbots_db
 from db import connections as connections_db
 from db.connections import Widget
-from intaj.web.owner import source_name
-from intaj.web.ratelimit import WidgetLimits
-from retrieval.api import STATUS, stream_answer
+from intaj.http.api import stream_answer
+from intaj.http.errors import Refusal, reply
+from intaj.http.owner import source_name
+from intaj.http.ratelimit import WidgetLimits
 from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts
-from retrieval.schemas import Text, error_body
+from retrieval.schemas import Text
 from retrieval.search import load_chatbot
 
 PUBLIC_METADATA = ("page", "headings", "title", "url", "question")
-
-
-class WidgetRefusal(Exception):
-    """A refused widget request: its status, error code, message and extra headers."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str]) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def cors(origin: str) -> dict[str, str]:
@@ -96,13 +89,14 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
             with pool.connection() as conn:
                 found = connections_db.widget(conn, widget_id=widget_id)
         if found is None:
-            raise WidgetRefusal(404, "not_found", "no such widget", cors(origin) if origin else {})
+            raise Refusal(NotFoundError("no such widget"), cors(origin) if origin else {})
         if not origin or origin not in found.allowed_origins:
             # readable by the page (GET), so the widget can say why it does not answer there
             headers = cors(origin) if origin and request.method == "GET" else {}
-            raise WidgetRefusal(
-                403, "origin_not_allowed", "this chat does not answer on this site", headers
+            refused = ForbiddenError(
+                "this chat does not answer on this site", code="origin_not_allowed"
             )
+            raise Refusal(refused, headers)
         return found, origin
 
     Allowed = Annotated[tuple[Widget, str], Depends(allowed)]
@@ -113,7 +107,7 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         with pool.connection() as conn:
             bot = chatbots_db.get(conn, chatbot_id=widget.chatbot_id)
         if bot is None:
-            raise WidgetRefusal(404, "not_found", "no such widget", cors(origin))
+            raise Refusal(NotFoundError("no such widget"), cors(origin))
         body = {"name": strip_bidi(bot.name), "link_hosts": list(link_hosts(bot, settings))}
         return JSONResponse(body, headers=cors(origin))
 
@@ -133,10 +127,9 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         wait = limits.take(widget_id=widget.id, client_ip=client)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            headers = {**cors(origin), "Retry-After": str(seconds)}
-            headers["Access-Control-Expose-Headers"] = "Retry-After"  # for the widget to read
+            headers = {**cors(origin), "Access-Control-Expose-Headers": "Retry-After"}
             message = f"too many messages; try again in {seconds} s"
-            raise WidgetRefusal(429, "rate_limited", message, headers)
+            raise Refusal(RateLimitedError(message, retry_after=seconds), headers)
 
     @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")
     def widget_message(body: WidgetMessageIn, allowed: Allowed, request: Request) -> Any:
@@ -153,13 +146,6 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
                 conversation_id=str(body.conversation_id) if body.conversation_id else None,
             )
         except IntajError as e:
-            status = next((s for cls, s in STATUS if isinstance(e, cls)), 500)
-            return JSONResponse(error_body(e.code, e.message), status, headers=cors(origin))
+            return reply(e, cors(origin))
 
     return router
-
-
-def handle_refusals(app: FastAPI) -> None:
-    @app.exception_handler(WidgetRefusal)
-    async def refused(request: Request, exc: WidgetRefusal) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from core.errors import OriginError
+
+__all__ = ["OriginError", "normalize_origin"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class OriginError(ValueError):
-    pass
 
 
 def normalize_origin(value: str) -> str:

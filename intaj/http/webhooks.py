@@ -1,6 +1,6 @@
 """Storage and database webhooks (Supabase), as a FastAPI router the HTTP app mounts:
 
-    from intaj.webhooks import router as webhooks_router
+    from intaj.http.webhooks import router as webhooks_router
     app.include_router(webhooks_router)       # POST /v1/webhooks/storage, /v1/webhooks/database
 
 Each request must carry the shared secret ``INTAJ_WEBHOOK_SECRET``, either as
