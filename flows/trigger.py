@@ -36,6 +36,7 @@ from db import sources as sources_db
 from db.connection import connect, database_url
 from db.dispatch import Claim
 from flows.sweep import prefect_api_url, sweep
+from pipeline import status
 from pipeline.sources.registration import register_stored
 
 log = logging.getLogger(__name__)
@@ -248,9 +249,9 @@ def accept_database_event(pool: ConnectionPool, payload: dict[str, Any]) -> Acce
     if kind not in ("INSERT", "UPDATE") or not source_id:
         return Accepted([], [], ignored=f"{kind} events need no ingestion")
     old = payload.get("old_record") or {}
+    if kind == "UPDATE" and old.get("path") != record.get("path"):
+        status.pending(pool, source_id=str(source_id))
     with pool.connection() as conn:
-        if kind == "UPDATE" and old.get("path") != record.get("path"):
-            sources_db.mark_pending(conn, source_id=str(source_id))
         found = sources_db.get(conn, source_id=str(source_id))
     if found is None or found.status != "pending":
         return Accepted([], [], ignored="the source is not pending")

@@ -15,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from psycopg_pool import ConnectionPool
@@ -25,10 +26,11 @@ from core.settings import Settings
 from core.types import Chunk, Document, Parsed, Section
 from db import chatbots as chatbots_db
 from db import chunks as chunks_db
+from db import sources as sources_db
 from db.chunks import ChunkRow
 from db.connection import failures_as
 from db.sources import DataSource
-from pipeline import identity, status
+from pipeline import identity
 from pipeline import sources as storage
 from pipeline.chunk import ChunkSpec, chunk_document
 from pipeline.embed import Embedder, model_of
@@ -38,6 +40,7 @@ from pipeline.parse.base import ParseLimits
 from pipeline.sentences import embedded_sentences
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 EMBED_BATCH = 256
 
@@ -76,7 +79,10 @@ def fingerprint(data: bytes, spec: ChunkSpec) -> str:
 def load(
     pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec, model: str
 ) -> Loaded:
-    source = status.processing(pool, source_id=source_id)
+    with failures_as(DatabaseError, "loading the source"), pool.connection() as conn:
+        source = sources_db.get(conn, source_id=source_id)
+    if source is None:
+        raise NotFoundError(f"data source {source_id} does not exist (deleted?)")
     document, pages = fetch(source, settings)
     if source.name and not document.name:
         document = dataclasses.replace(document, name=source.name)
@@ -162,13 +168,7 @@ def embed(
     content hash, under the same chatbot and model, of sources this run embedded whose store
     may not have committed yet (the flow stores one source while it embeds the next).
     ``sentences``: also each chunk's sentences' vectors (:func:`sentence_vectors`)."""
-    with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
-        known = chunks_db.existing_embeddings(
-            conn,
-            chatbot_id=chatbot_id,
-            model=embedder.model_name,
-            hashes=(c.content_hash for c in chunks),
-        )
+    known = _known(pool, chunks_db.existing_embeddings, embedder, chatbot_id, chunks)
     if earlier:
         known = {**earlier, **known}
     missing = list(dict.fromkeys(c.embed_text for c in chunks if c.content_hash not in known))
@@ -196,18 +196,30 @@ def embed(
     return rows, len(rows) - reused, reused
 
 
-def sentence_vectors(
-    pool: ConnectionPool, embedder: Embedder, chatbot_id: str, chunks: Sequence[Chunk]
-) -> dict[str, list[np.ndarray]]:
-    """The vectors of each chunk's sentences (``pipeline/sentences.py``) by content hash:
-    reused where the chatbot holds them for the same content and model, else embedded."""
+def _known(
+    pool: ConnectionPool,
+    lookup: Callable[..., dict[str, V]],
+    embedder: Embedder,
+    chatbot_id: str,
+    chunks: Sequence[Chunk],
+) -> dict[str, V]:
+    """What ``lookup`` (a ``db/chunks.py`` query) finds stored for these chunks' hashes under
+    the embedder's model, in this chatbot."""
     with failures_as(DatabaseError, "looking up known embeddings"), pool.connection() as conn:
-        known = chunks_db.existing_sentence_embeddings(
+        return lookup(
             conn,
             chatbot_id=chatbot_id,
             model=embedder.model_name,
             hashes=(c.content_hash for c in chunks),
         )
+
+
+def sentence_vectors(
+    pool: ConnectionPool, embedder: Embedder, chatbot_id: str, chunks: Sequence[Chunk]
+) -> dict[str, list[np.ndarray]]:
+    """The vectors of each chunk's sentences (``pipeline/sentences.py``) by content hash:
+    reused where the chatbot holds them for the same content and model, else embedded."""
+    known = _known(pool, chunks_db.existing_sentence_embeddings, embedder, chatbot_id, chunks)
     wanted = {
         c.content_hash: found
         for c in chunks
@@ -261,24 +273,5 @@ def store(
     rows: Sequence[ChunkRow],
     run_id: str | None,
 ) -> None:
+    """Swap the source's chunks for ``rows`` (its status is the run's: pipeline/run/job.py)."""
     write_chunks(pool, embedder, source=loaded.source, rows=rows, run_id=run_id)
-    status.ready(
-        pool,
-        source_id=loaded.source.id,
-        fingerprint=loaded.fingerprint,
-        size_bytes=loaded.size_bytes,
-        chunk_count=len(rows),
-        model=embedder.model_name,
-    )
-
-
-def mark_unchanged(pool: ConnectionPool, loaded: Loaded) -> None:
-    """An unchanged source is ready again, with the chunks it has."""
-    status.ready(
-        pool,
-        source_id=loaded.source.id,
-        fingerprint=loaded.fingerprint,
-        size_bytes=loaded.size_bytes,
-        chunk_count=loaded.source.chunk_count,
-        model=loaded.source.embedding_model or "",
-    )

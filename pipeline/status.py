@@ -1,5 +1,8 @@
 """A data source's ingestion status, moved in one place: ``processing`` when its run starts,
-then ``ready`` (stored, or unchanged) or ``failed`` (the previous chunks stay).
+then ``ready`` (stored, or unchanged) or ``failed`` (the previous chunks stay), all three by
+the run (``pipeline/run/job.py``); ``pending`` again when its bytes change (a re-upload:
+``pipeline/sources/registration.py``, the database webhook). tests/layers.py holds the rule:
+no other module writes a status.
 
 The upload trigger's claim (``db/dispatch.py``) also moves ``pending`` to ``processing``, in
 one conditional UPDATE, so that of several listeners one owns the source; the run sets it
@@ -13,6 +16,12 @@ from core.errors import DatabaseError, IntajError, NotFoundError, StoreError
 from db import sources as sources_db
 from db.connection import failures_as
 from db.sources import DataSource
+
+
+def pending(pool: ConnectionPool, *, source_id: str) -> None:
+    """The source is to be ingested again (a re-upload): the upload trigger takes it."""
+    with failures_as(DatabaseError, "marking the source pending"), pool.connection() as conn:
+        sources_db.mark_pending(conn, source_id=source_id)
 
 
 def processing(pool: ConnectionPool, *, source_id: str) -> DataSource:

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,21 @@ def fresh_database(settings: Settings, pool: ConnectionPool) -> Iterator[str]:
     yield make_conninfo(url, dbname=name)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for a test module (tests/fix_web.py launches it)."""
+    from tests.fix_web import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page of the module's browser, checked for errors afterwards."""
+    from tests.fix_web import checked_page
+
+    with checked_page(browser) as opened:
+        yield opened

@@ -39,6 +39,7 @@ def ingest_once(
     on the source as the flow records it. Returns the failure, if any."""
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
     try:
+        status.processing(pool, source_id=source_id)
         loaded = ingest.load(
             pool, settings, source_id=source_id, spec=spec, model=embedder.model_name
         )
@@ -50,6 +51,10 @@ def ingest_once(
         if before_store:
             before_store()
         ingest.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
+        status.ready(
+            pool, source_id=source_id, fingerprint=loaded.fingerprint,
+            size_bytes=loaded.size_bytes, chunk_count=len(rows), model=embedder.model_name,
+        )  # fmt: skip
     except IntajError as e:
         status.failed(pool, source_id=source_id, error=e)
         return e

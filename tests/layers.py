@@ -138,3 +138,32 @@ def cycles(files: dict[str, str]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+STATUS_WRITERS = frozenset({"mark_pending", "mark_processing", "mark_ready", "mark_failed"})
+RUN_STATES = frozenset({"processing", "ready", "failed"})
+
+
+def status_writes(files: dict[str, str]) -> list[str]:
+    """Where a source's status is written outside its one owner, ``pipeline/status.py``: a
+    call to ``db/sources.py``'s writers anywhere else but ``db/`` (the claim and sweeper SQL of
+    ``db/dispatch.py`` are statements, not calls), and the run's states (``processing``,
+    ``ready``, ``failed``) set by anyone but the run, ``pipeline/run/job.py``."""
+    found = []
+    for path, source in files.items():
+        if path.startswith("db/") or path == "pipeline/status.py":
+            continue
+        for node in ast.walk(ast.parse(source, path)):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name, owner = node.func.attr, node.func.value
+            if name in STATUS_WRITERS:
+                found.append(f"{path}:{node.lineno}: {name} outside pipeline/status.py")
+            elif (
+                name in RUN_STATES
+                and isinstance(owner, ast.Name)
+                and owner.id == "status"
+                and path != "pipeline/run/job.py"
+            ):
+                found.append(f"{path}:{node.lineno}: status.{name} outside pipeline/run/job.py")
+    return found

@@ -21,7 +21,7 @@ from db import faqs as faqs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.connection import connect, database_url
-from pipeline import faqs, ingest
+from pipeline import faqs, ingest, status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder
 from pipeline.sources import storage_for
@@ -61,6 +61,7 @@ def run_once(
 ) -> int:
     """load -> parse -> chunk -> embed -> store, as the flow runs them. Returns chunks written."""
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
+    status.processing(pool, source_id=source_id)
     loaded = ingest.load(pool, settings, source_id=source_id, spec=spec, model=embedder.model_name)
     parsed = ingest.parse(loaded.document, settings, loaded.pages)
     chunks = ingest.chunk(parsed, embedder, spec)
@@ -68,6 +69,10 @@ def run_once(
     if before_store:
         before_store()
     ingest.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
+    status.ready(
+        pool, source_id=source_id, fingerprint=loaded.fingerprint,
+        size_bytes=loaded.size_bytes, chunk_count=len(rows), model=embedder.model_name,
+    )  # fmt: skip
     return len(rows)
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.layers import FLOORS, ROOT, cycles, product_files, tree_violations, violations
+from tests.layers import (
+    FLOORS,
+    ROOT,
+    cycles,
+    product_files,
+    status_writes,
+    tree_violations,
+    violations,
+)
 
 MAX_LINES = 350
 
@@ -84,3 +92,18 @@ def test_an_import_cycle_fails_the_check_type_only_too() -> None:
 def test_the_floors_name_every_product_package() -> None:
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
     assert packages - {"tests", "bench", "scripts", "examples"} == set(FLOORS)
+
+
+def test_a_source_status_is_written_by_pipeline_status_only_and_its_run() -> None:
+    assert status_writes(product_files()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        ("flows/evil.py", "def f(conn):\n    sources_db.mark_failed(conn, source_id='x')\n"),
+        ("pipeline/ingest2.py", "from pipeline import status\nstatus.ready(pool, source_id=1)\n"),
+    ],
+)
+def test_a_status_written_elsewhere_fails_the_check(path: str, source: str) -> None:
+    assert [w.split(":")[0] for w in status_writes({**product_files(), path: source})] == [path]

@@ -30,8 +30,6 @@ from tests.fix_web import (
     ALLOWED_HOST,
     NEEDS_CHROMIUM,
     ask_widget,
-    checked_page,
-    chromium,
     served,
     shoot,
     shop_page,
@@ -84,18 +82,6 @@ def base(settings: Settings, pool: ConnectionPool, site: Site, shop_widget: str)
     with served(web_settings(settings, widget_ip_messages_per_minute=30), pool) as url:
         site.page("/shop.html", shop_page(url, shop_widget))
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with checked_page(browser) as opened:
-        yield opened
 
 
 def xs(scope: Any, needle: str) -> list[float]:

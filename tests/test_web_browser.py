@@ -35,8 +35,6 @@ from tests.fix_web import (
     POISON_QUESTION,
     Shop,
     ask_widget,
-    checked_page,
-    chromium,
     served,
     shoot,
     shop,
@@ -86,18 +84,6 @@ def base(settings: Settings, pool: ConnectionPool, world: Shop, llm: ChatServer)
             world.site.page(f"/{name}.html", shop_page(url, widget))
         world.foreign.page("/main.html", shop_page(url, world.widgets["main"], "Not Northwind"))
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with checked_page(browser) as opened:
-        yield opened
 
 
 def assert_inert(page: Any, world: Shop, scope: Any) -> None:

@@ -117,6 +117,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
         job.embedder = get_embedder(settings, model)
         job.sentences = calibrated(settings, model).search_sentence_weight > 0
         with tracker.stage("load"):
+            retried(status.processing)(pool, source_id=source_id)
             job.loaded = stages.load(pool, settings, source_id=source_id, spec=spec, model=model)
         job.report("load", 1, 1)
         if not job.loaded.unchanged:
@@ -163,16 +164,25 @@ def finish(job: Job) -> tuple[SourceResult, Exception | None]:
             if job.error is not None:
                 raise job.error
             assert job.loaded is not None and job.report is not None
-            if job.loaded.unchanged:
-                ingest.mark_unchanged(pool, job.loaded)
-                result.chunks = result.reused = job.loaded.source.chunk_count
+            loaded = job.loaded
+            if loaded.unchanged:  # ready again, with the chunks it has
+                result.chunks = result.reused = loaded.source.chunk_count
+                model = loaded.source.embedding_model or ""
             else:
                 with job.tracker.stage("store"):
                     job.stages.store(
-                        pool, job.embedder, loaded=job.loaded, rows=job.rows, run_id=run_id
+                        pool, job.embedder, loaded=loaded, rows=job.rows, run_id=run_id
                     )
                 job.stored = True
-                result.chunks = len(job.rows)
+                result.chunks, model = len(job.rows), job.embedder.model_name
+            retried(status.ready)(
+                pool,
+                source_id=loaded.source.id,
+                fingerprint=loaded.fingerprint,
+                size_bytes=loaded.size_bytes,
+                chunk_count=result.chunks,
+                model=model,
+            )
     except Exception as e:
         result.status = "failed"
         result.code, result.error = status.failed(pool, source_id=result.source_id, error=e)

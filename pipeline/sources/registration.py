@@ -17,7 +17,7 @@ from db import dispatch as dispatch_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.sources import DataSource
-from pipeline import identity
+from pipeline import identity, status
 from pipeline.embed import model_of
 from pipeline.sources.registry import storage_for, upload_key
 
@@ -99,8 +99,8 @@ def register(
             name=path.name,
             origin=origin,
         )
-        if existing:
-            sources_db.mark_pending(conn, source_id=existing.id)
+    if existing:
+        status.pending(pool, source_id=existing.id)
     return Registration(ref, source)
 
 
@@ -110,9 +110,11 @@ def register_stored(pool: ConnectionPool, *, path: str, key: str) -> Registratio
     (a re-upload) or created. Refused (``source`` None) when the key names no chatbot."""
     with pool.connection() as conn:
         found = dispatch_db.find_by_path(conn, path=path)
-        if found is not None:
-            sources_db.mark_pending(conn, source_id=found[0])
+    if found is not None:
+        status.pending(pool, source_id=found[0])
+        with pool.connection() as conn:
             return Registration(path, sources_db.get(conn, source_id=found[0]))
+    with pool.connection() as conn:
         chatbot_id = key.split("/", 1)[0]
         if not (is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)):
             return Registration(path, None, f"{key!r} does not start with a chatbot's id")
