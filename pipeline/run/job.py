@@ -10,21 +10,24 @@ source) comes in :class:`Hooks`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
+
+import numpy as np
+from psycopg_pool import ConnectionPool
 
 from core.errors import NotFoundError
-from core.settings import get_settings
-from core.types import Chunk
+from core.settings import Settings, get_settings
+from core.types import Chunk, Document, Parsed
 from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
 from pipeline import ingest, status
 from pipeline.chunk import ChunkSpec
-from pipeline.embed import get_embedder
+from pipeline.embed import Embedder, get_embedder
 from pipeline.embed.calibration import calibrated
 from pipeline.run import progress
 from pipeline.run.result import SourceResult
@@ -32,13 +35,47 @@ from pipeline.run.retry import retried
 from pipeline.run.tracking import RunTracker
 
 
+class Load(Protocol):
+    def __call__(
+        self, pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec,
+        model: str,
+    ) -> ingest.Loaded: ...  # fmt: skip
+
+
+class Parse(Protocol):
+    def __call__(
+        self, document: Document, settings: Settings, pages: Sequence[Document] = ()
+    ) -> Parsed: ...
+
+
+class ChunkStage(Protocol):
+    def __call__(self, parsed: Parsed, embedder: Embedder, spec: ChunkSpec) -> list[Chunk]: ...
+
+
+class Embed(Protocol):
+    def __call__(
+        self, pool: ConnectionPool, embedder: Embedder, *, chatbot_id: str,
+        chunks: Sequence[Chunk], progress: progress.Report | None = None,
+        earlier: Mapping[str, np.ndarray] | None = None, sentences: bool = False,
+    ) -> tuple[list[ChunkRow], int, int]: ...  # fmt: skip
+
+
+class Store(Protocol):
+    def __call__(
+        self, pool: ConnectionPool, embedder: Embedder, *, loaded: ingest.Loaded,
+        rows: Sequence[ChunkRow], run_id: str | None,
+    ) -> None: ...  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Stages:
-    load: Callable[..., Any]
-    parse: Callable[..., Any]
-    chunk: Callable[..., Any]
-    embed: Callable[..., Any]
-    store: Callable[..., Any]
+    """The five stages of a source, as plain calls or as Prefect tasks (flows/ingest.py)."""
+
+    load: Load
+    parse: Parse
+    chunk: ChunkStage
+    embed: Embed
+    store: Store
 
 
 # The stages as plain calls: load and store retried as the retrying stage tasks are.
@@ -68,10 +105,10 @@ class Job:
     stages: Stages
     error: Exception | None = None
     hooks: Hooks = field(default_factory=Hooks)
-    pool: Any = None
+    pool: ConnectionPool | None = None
     tracker: RunTracker | None = None
     report: progress.Report | None = None
-    embedder: Any = None
+    embedder: Embedder | None = None
     loaded: ingest.Loaded | None = None
     chunks: list[Chunk] = field(default_factory=list)
     rows: list[ChunkRow] = field(default_factory=list)
@@ -131,11 +168,12 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
     return job
 
 
-def embed(job: Job, earlier: Mapping[str, Any] | None = None) -> None:
+def embed(job: Job, earlier: Mapping[str, np.ndarray] | None = None) -> None:
     """Vectors for a prepared source's chunks (``earlier``: see ``ingest.embed``)."""
     if job.error is not None or job.loaded is None or job.loaded.unchanged:
         return
-    assert job.tracker is not None
+    # prepared without error: its run, pool and model are set
+    assert job.tracker is not None and job.pool is not None and job.embedder is not None
     try:
         with job.tracker.stage("embed"):
             job.rows, job.result.embedded, job.result.reused = job.stages.embed(
@@ -156,25 +194,23 @@ def finish(job: Job) -> tuple[SourceResult, Exception | None]:
     """Store an embedded source (one transaction swaps its chunks, then it is ready), or
     record why it failed; close its run row and its lease, and report it."""
     result, pool = job.result, job.pool
-    if job.tracker is None:  # the source was gone before its run started
+    if job.tracker is None or pool is None:  # the source was gone before its run started
         return result, job.error
     run_id = job.tracker.run_id
     try:
         with closing(job.tracker):  # stops the lease's heartbeat on the way out
             if job.error is not None:
                 raise job.error
-            assert job.loaded is not None and job.report is not None
-            loaded = job.loaded
+            assert job.loaded is not None and job.embedder is not None
+            loaded, embedder = job.loaded, job.embedder
             if loaded.unchanged:  # ready again, with the chunks it has
                 result.chunks = result.reused = loaded.source.chunk_count
                 model = loaded.source.embedding_model or ""
             else:
                 with job.tracker.stage("store"):
-                    job.stages.store(
-                        pool, job.embedder, loaded=loaded, rows=job.rows, run_id=run_id
-                    )
+                    job.stages.store(pool, embedder, loaded=loaded, rows=job.rows, run_id=run_id)
                 job.stored = True
-                result.chunks, model = len(job.rows), job.embedder.model_name
+                result.chunks, model = len(job.rows), embedder.model_name
             retried(status.ready)(
                 pool,
                 source_id=loaded.source.id,
