@@ -34,7 +34,8 @@ BENCH = Path(__file__).resolve().parent
 
 
 def load_chunks(counter: Embedder) -> list[tuple[str, str, str]]:
-    """(file name, stored content, embed text) of every chunk, as pipeline/ingest.py makes them."""
+    """(file name, stored content, embed text) of every chunk, as the chunking stage makes
+    them (pipeline/stages/chunking.py)."""
     spec = ChunkSpec().fitted(counter.max_tokens)
     rows = []
     for page in sorted((DATA / "html").glob("*.html")):

@@ -21,21 +21,21 @@ from core.settings import get_settings
 from db import open_pool
 from flows import artifacts
 from flows.tasks import stage_task
-from pipeline import ingest
 from pipeline.run import job as lifecycle
 from pipeline.run.line import LOOKAHEAD, Line, Outcome, Which, chosen, in_line
 from pipeline.run.line import pipelined as overlapped
 from pipeline.run.result import SourceResult
+from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 # ``ingest-data-source``: each stage is a task run of the flow run. Embedding is not retried
 # here: the embedding client already retries within its budget (INTAJ_OPENAI_MAX_RETRIES), and
 # retries at both levels would multiply it.
 STAGE_TASKS = lifecycle.Stages(
-    stage_task(ingest.load, "load", retry=True),
-    stage_task(ingest.parse, "parse"),
-    stage_task(ingest.chunk, "chunk"),
-    stage_task(ingest.embed, "embed"),
-    stage_task(ingest.store, "store", retry=True),
+    stage_task(loading.load, "load", retry=True),
+    stage_task(parsing.parse, "parse"),
+    stage_task(chunking.chunk, "chunk"),
+    stage_task(embedding.embed, "embed"),
+    stage_task(storing.store, "store", retry=True),
 )
 
 

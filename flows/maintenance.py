@@ -22,8 +22,9 @@ from flows import artifacts
 from flows.ingest import ingest_data_source
 from flows.sweep import sweep
 from flows.tasks import stage_task
-from pipeline import faqs, ingest, reembed
+from pipeline import faqs, reembed
 from pipeline.embed import get_embedder
+from pipeline.stages import loading
 
 ChatbotId = Annotated[str, Field(description="The chatbot's id (uuid).")]
 
@@ -37,7 +38,7 @@ def sync_faqs(chatbot_id: ChatbotId) -> dict[str, int]:
     """Embed a chatbot's new or changed FAQs (unchanged questions are never embedded again)."""
     settings = get_settings()
     pool = open_pool(settings)
-    embedder = get_embedder(settings, ingest.model_for(pool, settings, chatbot_id))
+    embedder = get_embedder(settings, loading.model_for(pool, settings, chatbot_id))
     start = time.perf_counter()
     synced = sync_faqs_task(pool, embedder, chatbot_id=chatbot_id)
     result = {

@@ -15,7 +15,7 @@ from db import chunks as chunks_db
 from db import faqs as faqs_db
 from pipeline.chunk import faq_chunk
 from pipeline.embed import Embedder
-from pipeline.ingest import embed
+from pipeline.stages.embedding import embed
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from db import chunks as chunks_db
 from db import dispatch as dispatch_db
 from db import sources as sources_db
 from db.sources import DataSource
-from pipeline import faqs, ingest
+from pipeline import faqs
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
 from pipeline.embed.calibration import calibrated
+from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 if TYPE_CHECKING:
     from pipeline.languages import Language
@@ -43,14 +44,14 @@ def rebuild_source(
     """Write ``source``'s chunks under ``embedder``'s model; its other models' chunks, and the
     source's status, stay as they are."""
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
-    document, pages = ingest.fetch(source, settings)
-    parsed = ingest.parse(document, settings, pages)
-    chunks = ingest.chunk(parsed, embedder, spec)
+    document, pages = loading.fetch(source, settings)
+    parsed = parsing.parse(document, settings, pages)
+    chunks = chunking.chunk(parsed, embedder, spec)
     sentences = calibrated(settings, embedder.model_name).search_sentence_weight > 0
-    rows, embedded, reused = ingest.embed(
+    rows, embedded, reused = embedding.embed(
         pool, embedder, chatbot_id=source.chatbot_id, chunks=chunks, sentences=sentences
     )
-    ingest.write_chunks(pool, embedder, source=source, rows=rows)
+    storing.write_chunks(pool, embedder, source=source, rows=rows)
     return Rebuilt(len(rows), embedded, reused)
 
 
@@ -142,7 +143,7 @@ def reembed(
     failure leaves the chatbot on its previous model, searchable as before; a second run reuses
     the vectors already built.
     ``progress`` gets each source's row as it finishes. The CLI (``intaj reembed``) runs this."""
-    previous = ingest.model_for(pool, settings, chatbot_id)
+    previous = loading.model_for(pool, settings, chatbot_id)
     embedder = get_embedder(settings, model)
     summary = ReembedSummary(chatbot_id, previous, embedder.model_name)
     with pool.connection() as conn:

@@ -11,10 +11,11 @@ from psycopg_pool import ConnectionPool
 
 from core.errors import IntajError
 from core.settings import Settings
-from pipeline import ingest, status
+from pipeline import status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder
 from pipeline.sources import storage_for
+from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 
 def version(n: int, rules: int = 3) -> bytes:
@@ -40,17 +41,17 @@ def ingest_once(
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
     try:
         status.processing(pool, source_id=source_id)
-        loaded = ingest.load(
+        loaded = loading.load(
             pool, settings, source_id=source_id, spec=spec, model=embedder.model_name
         )
-        parsed = ingest.parse(loaded.document, settings)
-        chunks = ingest.chunk(parsed, embedder, spec)
-        rows, _, _ = ingest.embed(
+        parsed = parsing.parse(loaded.document, settings)
+        chunks = chunking.chunk(parsed, embedder, spec)
+        rows, _, _ = embedding.embed(
             pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks
         )
         if before_store:
             before_store()
-        ingest.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
+        storing.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
         status.ready(
             pool, source_id=source_id, fingerprint=loaded.fingerprint,
             size_bytes=loaded.size_bytes, chunk_count=len(rows), model=embedder.model_name,

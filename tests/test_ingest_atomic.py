@@ -21,10 +21,11 @@ from db import faqs as faqs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.connection import connect, database_url
-from pipeline import faqs, ingest, status
+from pipeline import faqs, status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder
 from pipeline.sources import storage_for
+from pipeline.stages import chunking, embedding, loading, parsing, storing
 from tests.fix_orchestration import upload
 
 
@@ -62,13 +63,13 @@ def run_once(
     """load -> parse -> chunk -> embed -> store, as the flow runs them. Returns chunks written."""
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
     status.processing(pool, source_id=source_id)
-    loaded = ingest.load(pool, settings, source_id=source_id, spec=spec, model=embedder.model_name)
-    parsed = ingest.parse(loaded.document, settings, loaded.pages)
-    chunks = ingest.chunk(parsed, embedder, spec)
-    rows, _, _ = ingest.embed(pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks)
+    loaded = loading.load(pool, settings, source_id=source_id, spec=spec, model=embedder.model_name)
+    parsed = parsing.parse(loaded.document, settings, loaded.pages)
+    chunks = chunking.chunk(parsed, embedder, spec)
+    rows, _, _ = embedding.embed(pool, embedder, chatbot_id=loaded.source.chatbot_id, chunks=chunks)
     if before_store:
         before_store()
-    ingest.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
+    storing.store(pool, embedder, loaded=loaded, rows=rows, run_id=str(uuid.uuid4()))
     status.ready(
         pool, source_id=source_id, fingerprint=loaded.fingerprint,
         size_bytes=loaded.size_bytes, chunk_count=len(rows), model=embedder.model_name,

@@ -31,9 +31,9 @@ def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], dict[str
     """The embedded texts of our chunks of ``files``, per-stage seconds, and chunks per file."""
     from core.settings import get_settings
     from core.types import Document
-    from pipeline import ingest
     from pipeline.chunk import ChunkSpec
     from pipeline.embed import get_embedder
+    from pipeline.stages import chunking, parsing
 
     settings = get_settings()
     embedder = get_embedder(settings)
@@ -43,10 +43,10 @@ def our_chunks(files: list[Path]) -> tuple[list[str], dict[str, float], dict[str
     per_file: dict[str, int] = {}
     for path in files:
         start = time.perf_counter()
-        parsed = ingest.parse(Document(data=path.read_bytes(), name=path.name), settings)
+        parsed = parsing.parse(Document(data=path.read_bytes(), name=path.name), settings)
         timings["parse"] += time.perf_counter() - start
         start = time.perf_counter()
-        chunks = ingest.chunk(parsed, embedder, spec)
+        chunks = chunking.chunk(parsed, embedder, spec)
         timings["chunk"] += time.perf_counter() - start
         texts.extend(c.embed_text for c in chunks)
         per_file[path.name] = len(chunks)

@@ -25,7 +25,7 @@ from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
-from pipeline import ingest, status
+from pipeline import status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
 from pipeline.embed.calibration import calibrated
@@ -33,13 +33,14 @@ from pipeline.run import progress
 from pipeline.run.result import SourceResult
 from pipeline.run.retry import retried
 from pipeline.run.tracking import RunTracker
+from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 
 class Load(Protocol):
     def __call__(
         self, pool: ConnectionPool, settings: Settings, *, source_id: str, spec: ChunkSpec,
         model: str,
-    ) -> ingest.Loaded: ...  # fmt: skip
+    ) -> loading.Loaded: ...  # fmt: skip
 
 
 class Parse(Protocol):
@@ -62,7 +63,7 @@ class Embed(Protocol):
 
 class Store(Protocol):
     def __call__(
-        self, pool: ConnectionPool, embedder: Embedder, *, loaded: ingest.Loaded,
+        self, pool: ConnectionPool, embedder: Embedder, *, loaded: loading.Loaded,
         rows: Sequence[ChunkRow], run_id: str | None,
     ) -> None: ...  # fmt: skip
 
@@ -80,7 +81,7 @@ class Stages:
 
 # The stages as plain calls: load and store retried as the retrying stage tasks are.
 PLAIN_STAGES = Stages(
-    retried(ingest.load), ingest.parse, ingest.chunk, ingest.embed, retried(ingest.store)
+    retried(loading.load), parsing.parse, chunking.chunk, embedding.embed, retried(storing.store)
 )
 
 
@@ -109,7 +110,7 @@ class Job:
     tracker: RunTracker | None = None
     report: progress.Report | None = None
     embedder: Embedder | None = None
-    loaded: ingest.Loaded | None = None
+    loaded: loading.Loaded | None = None
     chunks: list[Chunk] = field(default_factory=list)
     rows: list[ChunkRow] = field(default_factory=list)
     stored: bool = False
@@ -150,7 +151,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
     job = Job(result, stages, hooks=hooks, pool=pool, tracker=tracker.__enter__())
     job.report = tracker.reporter(progress.reporter(source_id))
     try:
-        model = ingest.model_for(pool, settings, source.chatbot_id)
+        model = loading.model_for(pool, settings, source.chatbot_id)
         job.embedder = get_embedder(settings, model)
         job.sentences = calibrated(settings, model).search_sentence_weight > 0
         with tracker.stage("load"):
@@ -169,7 +170,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
 
 
 def embed(job: Job, earlier: Mapping[str, np.ndarray] | None = None) -> None:
-    """Vectors for a prepared source's chunks (``earlier``: see ``ingest.embed``)."""
+    """Vectors for a prepared source's chunks (``earlier``: see ``embedding.embed``)."""
     if job.error is not None or job.loaded is None or job.loaded.unchanged:
         return
     # prepared without error: its run, pool and model are set
