@@ -24,7 +24,7 @@ def sentence_ranks(
 ) -> dict[float, dict[str, int | None]]:
     from bench.candidates import HybridSearch, first_hit
     from pipeline.embed import get_embedder
-    from retrieval.answer import sentences
+    from pipeline.sentences import sentences
 
     embedder = get_embedder(ctx.settings, bot.embedding_model or ctx.settings.embedding_model)
     search = HybridSearch(ctx, bot, embedder.model_name, CANDIDATES)

@@ -148,25 +148,7 @@ def reembed(
     summary = ReembedSummary(chatbot_id, previous, embedder.model_name)
     with pool.connection() as conn:
         expected = sources_db.content_hashes(conn, chatbot_id=chatbot_id)
-    for source in rebuilt_sources(pool, chatbot_id=chatbot_id):
-        row: dict[str, Any] = {"source": source.path, "status": "ready"}
-        try:
-            built = rebuild_source(pool, settings, embedder, source=source)
-        except IntajError as e:
-            row |= {"status": "failed", "error": e.message, "code": e.code}
-        else:
-            row |= {"chunks": built.chunks, "embedded": built.embedded, "reused": built.reused}
-        summary.sources.append(row)
-        if progress:
-            progress(row)
-    try:
-        synced = faqs.sync(pool, embedder, chatbot_id=chatbot_id)
-    except IntajError as e:
-        summary.sources.append({"source": "faqs", "status": "failed", "error": e.message,
-                                "code": e.code})  # fmt: skip
-    else:
-        summary.faqs = synced.faqs
-        summary.embedded, summary.reused = synced.embedded, synced.reused
+    _rebuild_all(pool, settings, embedder, summary, progress)
     summary.embedded += sum(r.get("embedded", 0) for r in summary.sources)
     summary.reused += sum(r.get("reused", 0) for r in summary.sources)
     failed = [r for r in summary.sources if r["status"] == "failed"]
@@ -186,10 +168,45 @@ def reembed(
     )
     summary.switched = True
     if drop_old:  # also what earlier switches left behind
-        with pool.connection() as conn, conn.transaction():
-            for other in chunks_db.models_of(conn, chatbot_id=chatbot_id):
-                if other != embedder.model_name:
-                    summary.dropped += dispatch_db.drop_model_chunks(
-                        conn, chatbot_id=chatbot_id, model=other
-                    )
+        summary.dropped += _drop_other_models(pool, chatbot_id, keep=embedder.model_name)
     return summary
+
+
+def _rebuild_all(
+    pool: ConnectionPool,
+    settings: Settings,
+    embedder: Embedder,
+    summary: ReembedSummary,
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Every source's and the FAQs' chunks under ``embedder``'s model, a row each in
+    ``summary.sources`` (failed ones with their error), the FAQs' counts in ``summary``."""
+    for source in rebuilt_sources(pool, chatbot_id=summary.chatbot_id):
+        row: dict[str, Any] = {"source": source.path, "status": "ready"}
+        try:
+            built = rebuild_source(pool, settings, embedder, source=source)
+        except IntajError as e:
+            row |= {"status": "failed", "error": e.message, "code": e.code}
+        else:
+            row |= {"chunks": built.chunks, "embedded": built.embedded, "reused": built.reused}
+        summary.sources.append(row)
+        if progress:
+            progress(row)
+    try:
+        synced = faqs.sync(pool, embedder, chatbot_id=summary.chatbot_id)
+    except IntajError as e:
+        summary.sources.append({"source": "faqs", "status": "failed", "error": e.message,
+                                "code": e.code})  # fmt: skip
+    else:
+        summary.faqs = synced.faqs
+        summary.embedded, summary.reused = synced.embedded, synced.reused
+
+
+def _drop_other_models(pool: ConnectionPool, chatbot_id: str, *, keep: str) -> int:
+    """Delete the chatbot's chunks of every model but ``keep``; how many went."""
+    dropped = 0
+    with pool.connection() as conn, conn.transaction():
+        for other in chunks_db.models_of(conn, chatbot_id=chatbot_id):
+            if other != keep:
+                dropped += dispatch_db.drop_model_chunks(conn, chatbot_id=chatbot_id, model=other)
+    return dropped

@@ -17,7 +17,8 @@ from db import messages as messages_db
 from db.chatbots import Chatbot
 from intaj.cli import app
 from pipeline.embed import Embedder
-from retrieval.answer import NOT_FOUND_AR, answer, sentences
+from pipeline.sentences import sentences
+from retrieval.answer import NOT_FOUND_AR, answer
 from retrieval.language import detect
 from tests.conftest import EXAMPLES
 from tests.knowledge import add_document, tenants

@@ -28,9 +28,9 @@ from pipeline.parse.rtl import (
     looks_visual,
     respell,
     strip_bidi_controls,
-    visual_to_logical,
 )
 from pipeline.parse.sections import clean_block
+from pipeline.parse.visual_order import visual_to_logical
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arabic"
 LIBREOFFICE_PDF = "rental-policy-libreoffice.pdf"

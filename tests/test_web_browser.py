@@ -264,7 +264,9 @@ def test_the_widget_shows_the_rate_limit(page: Any, base: str, world: Shop) -> N
     for n in range(PER_IP):
         ask_widget(page, f"Question {n + 1}: can I rent a helmet?")
     expect(widget(page).locator(".assistant")).to_have_count(PER_IP)
-    ask_widget(page, "One more question, too soon")
+    box = widget(page)  # refused: its bubble goes as the refusal comes, so no ask_widget here
+    box.locator("input").fill("One more question, too soon")
+    box.locator("input").press("Enter")
     status = widget(page).locator(".status")
     expect(status).to_have_text(re.compile(r"too quickly\. Please wait \d+ s and try again\."))
     expect(widget(page).locator(".assistant")).to_have_count(PER_IP)  # no answer for it

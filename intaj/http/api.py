@@ -86,16 +86,8 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         filters: SearchFilters | None = None
         mode: Literal["hybrid", "vector"] = "hybrid"
 
-    app = FastAPI(
-        title="Intaj retrieval API",
-        version="1",
-        description="Answers and search over one chatbot's knowledge. See docs/api.md.",
-        responses={k: {"model": ErrorOut} for k in (401, 404, 413, 422)},
-    )
-    app.add_middleware(
-        RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
-    )
-    http_errors.install(app)
+    app = _new_app(settings)
+    _add_health(app, pool)
     _, chatbot = caller_dependencies(settings, pool)
     Bot = Annotated[Chatbot, Depends(chatbot)]
 
@@ -132,6 +124,25 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         )
         return {"hits": [hit_json(h) for h in hits]}
 
+    return app
+
+
+def _new_app(settings: Settings) -> FastAPI:
+    """The app, its body and nesting limits, and the one error mapping (errors.py)."""
+    app = FastAPI(
+        title="Intaj retrieval API",
+        version="1",
+        description="Answers and search over one chatbot's knowledge. See docs/api.md.",
+        responses={k: {"model": ErrorOut} for k in (401, 404, 413, 422)},
+    )
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
+    )
+    http_errors.install(app)
+    return app
+
+
+def _add_health(app: FastAPI, pool: ConnectionPool) -> None:
     @app.get("/healthz", summary="The API and its database are up")
     def healthz() -> Any:
         try:
@@ -143,8 +154,6 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
                 error_body("database_unavailable", "the database does not answer"), 503
             )
         return {"status": "ok"}
-
-    return app
 
 
 def stream_answer(

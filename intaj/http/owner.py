@@ -77,22 +77,7 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
 
     @router.put("/chatbots/{chatbot_id}/language", summary="Set the chatbot's language")
     def set_language(body: LanguageIn, bot: Bot) -> Any:
-        from pipeline.embed import model_of
-        from pipeline.languages import change_language
-
-        changed = change_language(pool, settings, bot, body.language)
-        out = {
-            "id": bot.id,
-            "language": changed.chatbot.language_code,
-            "previous": changed.previous,
-            "text_search": changed.chatbot.language,
-            "embedding_model": model_of(changed.chatbot, settings),
-            "reembed": changed.reembed,
-        }
-        if changed.error is not None:
-            failed = error_body("reembed_incomplete", changed.error)
-            return JSONResponse({**out, **failed}, status_code=409)
-        return out
+        return _language_changed(pool, settings, bot, body.language)
 
     @router.get("/chatbots/{chatbot_id}/sources", summary="Data sources and their ingestion")
     def list_sources(bot: Bot) -> Any:
@@ -127,6 +112,27 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
                             for w in widgets]}  # fmt: skip
 
     return router
+
+
+def _language_changed(pool: ConnectionPool, settings: Settings, bot: Chatbot, code: str) -> Any:
+    """Move ``bot`` to language ``code``; its new model and text search, or 409 when the
+    re-embedding a new model needs failed (the chatbot stays as it was)."""
+    from pipeline.embed import model_of
+    from pipeline.languages import change_language
+
+    changed = change_language(pool, settings, bot, code)
+    out = {
+        "id": bot.id,
+        "language": changed.chatbot.language_code,
+        "previous": changed.previous,
+        "text_search": changed.chatbot.language,
+        "embedding_model": model_of(changed.chatbot, settings),
+        "reembed": changed.reembed,
+    }
+    if changed.error is not None:
+        failed = error_body("reembed_incomplete", changed.error)
+        return JSONResponse({**out, **failed}, status_code=409)
+    return out
 
 
 def _source_json(source: sources_db.DataSource, run: dict[str, Any] | None) -> dict[str, Any]:

@@ -69,6 +69,36 @@ def public_answer(result: Answer) -> dict[str, Any]:
     }
 
 
+def allowed_widget(pool: ConnectionPool, widget_id: str, request: Request) -> tuple[Widget, str]:
+    """The widget and the request's origin, when that origin may use it."""
+    origin = request.headers.get("origin", "")
+    found = None
+    if is_uuid(widget_id):
+        with pool.connection() as conn:
+            found = connections_db.widget(conn, widget_id=widget_id)
+    if found is None:
+        raise Refusal(NotFoundError("no such widget"), cors(origin) if origin else {})
+    if not origin or origin not in found.allowed_origins:
+        # readable by the page (GET), so the widget can say why it does not answer there
+        headers = cors(origin) if origin and request.method == "GET" else {}
+        refused = ForbiddenError(
+            "this chat does not answer on this site", code="origin_not_allowed"
+        )
+        raise Refusal(refused, headers)
+    return found, origin
+
+
+def check_limits(limits: WidgetLimits, widget: Widget, origin: str, request: Request) -> None:
+    """Counts valid messages only: a refused or invalid one costs no answer."""
+    client = request.client.host if request.client else "unknown"
+    wait = limits.take(widget_id=widget.id, client_ip=client)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        headers = {**cors(origin), "Access-Control-Expose-Headers": "Retry-After"}
+        message = f"too many messages; try again in {seconds} s"
+        raise Refusal(RateLimitedError(message, retry_after=seconds), headers)
+
+
 def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     router = APIRouter(prefix="/v1/widgets", tags=["widget"])
     limits = WidgetLimits(
@@ -82,22 +112,7 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         conversation_id: uuid.UUID | None = None
 
     def allowed(widget_id: str, request: Request) -> tuple[Widget, str]:
-        """The widget and the request's origin, when that origin may use it."""
-        origin = request.headers.get("origin", "")
-        found = None
-        if is_uuid(widget_id):
-            with pool.connection() as conn:
-                found = connections_db.widget(conn, widget_id=widget_id)
-        if found is None:
-            raise Refusal(NotFoundError("no such widget"), cors(origin) if origin else {})
-        if not origin or origin not in found.allowed_origins:
-            # readable by the page (GET), so the widget can say why it does not answer there
-            headers = cors(origin) if origin and request.method == "GET" else {}
-            refused = ForbiddenError(
-                "this chat does not answer on this site", code="origin_not_allowed"
-            )
-            raise Refusal(refused, headers)
-        return found, origin
+        return allowed_widget(pool, widget_id, request)
 
     Allowed = Annotated[tuple[Widget, str], Depends(allowed)]
 
@@ -121,20 +136,10 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         }
         return Response(status_code=204, headers=headers)
 
-    def check_limits(widget: Widget, origin: str, request: Request) -> None:
-        """Counts valid messages only: a refused or invalid one costs no answer."""
-        client = request.client.host if request.client else "unknown"
-        wait = limits.take(widget_id=widget.id, client_ip=client)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            headers = {**cors(origin), "Access-Control-Expose-Headers": "Retry-After"}
-            message = f"too many messages; try again in {seconds} s"
-            raise Refusal(RateLimitedError(message, retry_after=seconds), headers)
-
     @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")
     def widget_message(body: WidgetMessageIn, allowed: Allowed, request: Request) -> Any:
         widget, origin = allowed
-        check_limits(widget, origin, request)
+        check_limits(limits, widget, origin, request)
         try:
             return stream_answer(
                 pool,

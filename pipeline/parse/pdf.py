@@ -23,8 +23,9 @@ from pypdf.errors import LimitReachedError
 from core.errors import ParseError
 from core.types import Parsed, Section
 from pipeline.parse.base import ParseLimits
-from pipeline.parse.rtl import has_rtl, logical_text
+from pipeline.parse.rtl import logical_text
 from pipeline.parse.sections import clean_block, clean_inline
+from pipeline.parse.visual_order import has_rtl
 
 # pypdf logs a warning for every oddity of a broken file; they are not ours to report.
 logging.getLogger("pypdf").setLevel(logging.ERROR)

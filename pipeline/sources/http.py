@@ -24,8 +24,7 @@ import base64
 import functools
 import ssl
 import time
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -36,13 +35,12 @@ import httpx
 from core.errors import SourceError
 from core.settings import Settings
 from core.types import Document
+from pipeline.sources.decoding import decoders, through
 from pipeline.sources.netguard import AddressPolicy, GuardedBackend, Target
 
 USER_AGENT = "IntajBot/0.1 (+knowledge ingestion)"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-MAX_ENCODINGS = 5
-_CHUNK = 64 * 1024
 _TIMEOUTS = (httpx.TimeoutException, httpcore.TimeoutException)
 _NETWORK = (httpx.TransportError, httpcore.NetworkError, httpcore.ProtocolError)
 
@@ -101,57 +99,6 @@ class _Transport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
-
-
-class _Inflate:
-    """One content-encoding step that never produces more than ``_CHUNK`` bytes at a time."""
-
-    def __init__(self, encoding: str):
-        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._z = zlib.decompressobj(self._wbits)
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while True:
-            try:
-                out = self._z.decompress(data, _CHUNK)
-            except zlib.error as e:
-                if self._started or self._wbits != zlib.MAX_WBITS:
-                    raise SourceError(
-                        f"the response body does not decode ({e})", code="fetch_failed"
-                    ) from e
-                self._wbits = -zlib.MAX_WBITS  # "deflate" sent without the zlib header
-                self._z = zlib.decompressobj(self._wbits)
-                continue
-            self._started = True
-            if out:
-                yield out
-            data = self._z.unconsumed_tail
-            if self._z.eof and self._z.unused_data:  # a further gzip member
-                data = self._z.unused_data
-                self._z = zlib.decompressobj(self._wbits)
-            elif not data and len(out) < _CHUNK:
-                return
-
-
-def _decoders(encodings: Sequence[str]) -> list[_Inflate]:
-    names = [e.strip().lower() for e in encodings if e.strip().lower() not in ("", "identity")]
-    if len(names) > MAX_ENCODINGS:
-        raise SourceError(f"the response has {len(names)} content encodings", code="fetch_failed")
-    unknown = [n for n in names if n not in ("gzip", "x-gzip", "deflate")]
-    if unknown:
-        raise SourceError(
-            f"the server sent an unsupported content encoding {unknown[0]!r}", code="fetch_failed"
-        )
-    return [_Inflate(n) for n in reversed(names)]
-
-
-def _through(stages: Sequence[_Inflate], data: bytes) -> Iterator[bytes]:
-    if not stages:
-        yield data
-        return
-    for piece in stages[0].feed(data):
-        yield from _through(stages[1:], piece)
 
 
 def _document_name(url: str) -> str:
@@ -255,10 +202,10 @@ def _read_body(response: httpx.Response, *, url: str, budget: int, deadline: flo
     length = response.headers.get("content-length", "").strip()
     if length.isdigit() and int(length) > budget:
         raise _too_large(url, budget, f"it declares {length} bytes")
-    stages = _decoders(response.headers.get_list("content-encoding", split_commas=True))
+    stages = decoders(response.headers.get_list("content-encoding", split_commas=True))
     body = bytearray()
     for raw in response.iter_raw():
-        for piece in _through(stages, raw):
+        for piece in through(stages, raw):
             body += piece
             if len(body) > budget:
                 raise _too_large(url, budget, "the decoded body passed it")
