@@ -14,7 +14,8 @@
     ├── ForbiddenError       a request this caller may not make here (a widget off its sites)
     ├── RateLimitedError     too many requests; ``retry_after`` seconds to wait
     └── InputError           input that can never work as given
-        └── OriginError      not a web origin (``scheme://host[:port]``)
+        ├── OriginError      not a web origin (``scheme://host[:port]``)
+        └── EventError       a webhook event of the wrong shape (its field named)
 
 Each carries a stable ``code`` (for ``data_sources.error`` and API replies) and a message that
 says what went wrong and what to do. ``transient`` marks errors worth retrying. The HTTP status
@@ -103,3 +104,7 @@ class InputError(IntajError):
 
 class OriginError(InputError, ValueError):
     code = "origin_invalid"
+
+
+class EventError(InputError):
+    code = "invalid_event"

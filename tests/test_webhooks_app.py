@@ -137,3 +137,36 @@ def test_a_signed_storage_event_creates_its_source(
         "html",
         "pending",
     )
+
+
+MALFORMED = [
+    ("database", {"table": "data_sources", "type": "INSERT", "record": ["x"]}, "record"),
+    ("database", {"table": "data_sources", "type": "INSERT", "record": "x"}, "record"),
+    ("database", {"table": "data_sources", "type": "UPDATE", "record": 7}, "record"),
+    ("database", {"table": "data_sources", "type": "INSERT", "record": {"id": "not-a-uuid"}},
+     "record.id"),
+    ("database", {"table": "data_sources", "type": "INSERT", "record": {"id": 12}}, "record.id"),
+    ("database", {"table": "data_sources", "type": "UPDATE",
+                  "record": {"id": "0" * 8 + "-0000-0000-0000-" + "0" * 11 + "\x00"}}, "record.id"),
+    ("database", {"table": "data_sources", "type": "UPDATE", "old_record": [1],
+                  "record": {"id": "00000000-0000-0000-0000-000000000000"}}, "old_record"),
+    ("storage", {"record": ["x"]}, "record"),
+    ("storage", {"record": {"bucket_id": "up\x00loads", "name": "a/b/c.pdf"}}, "record.bucket_id"),
+    ("storage", {"record": {"bucket_id": "uploads", "name": 42}}, "record.name"),
+    ("storage", {"record": {"bucket_id": "uploads", "name": "a/\x00/c.pdf"}}, "record.name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("route", "event", "field"), MALFORMED)
+def test_a_malformed_event_is_refused_with_its_field_named_and_nothing_done(
+    open_url: str, route: str, event: dict[str, Any], field: str
+) -> None:
+    reply = httpx.post(
+        f"{open_url}/v1/webhooks/{route}",
+        json=event,
+        headers={"Authorization": f"Bearer {SECRET}"},
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_event" and error["message"].startswith(f"{field}:")

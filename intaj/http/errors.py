@@ -38,6 +38,7 @@ STATUS: dict[type[errors.IntajError], int] = {
     errors.RateLimitedError: 429,
     errors.InputError: 400,
     errors.OriginError: 400,
+    errors.EventError: 422,
 }
 HTTP_CODES = {
     401: "unauthorized",

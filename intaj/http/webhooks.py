@@ -23,6 +23,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from core.errors import EventError
+from core.ids import is_uuid
 from intaj import services
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -66,6 +68,46 @@ async def _payload(request: Request, ctx: services.Context) -> dict[str, Any]:
     return payload
 
 
+def _object(payload: dict[str, Any], field: str) -> dict[str, Any]:
+    """``payload[field]``: absent or null as ``{}``, else an object."""
+    value = payload.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(f"{field}: must be an object, not {type(value).__name__}")
+    return value
+
+
+def _text(record: dict[str, Any], field: str, *, prefix: str = "record") -> None:
+    """``record[field]``, when present: text without NUL bytes (PostgreSQL refuses them)."""
+    value = record.get(field)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise EventError(f"{prefix}.{field}: must be text, not {type(value).__name__}")
+    if "\x00" in value:
+        raise EventError(f"{prefix}.{field}: holds a NUL byte")
+
+
+def check_database_event(payload: dict[str, Any]) -> None:
+    """A Database webhook's event before any work: ``record`` and ``old_record`` objects, the
+    record's ``id`` a UUID, its path text. An ``EventError`` (422) names the first bad field."""
+    record = _object(payload, "record")
+    _object(payload, "old_record")
+    source_id = record.get("id")
+    if source_id is not None and not (isinstance(source_id, str) and is_uuid(source_id)):
+        raise EventError(f"record.id: {source_id!r} is not a UUID")
+    _text(record, "path")
+
+
+def check_storage_event(payload: dict[str, Any]) -> None:
+    """A Storage event before any work: ``record`` (or the body itself) an object whose
+    bucket and object name are text without NUL bytes."""
+    record = _object(payload, "record") if "record" in payload else payload
+    for field in ("bucket_id", "bucket", "name", "key"):
+        _text(record, field, prefix="record" if "record" in payload else "body")
+
+
 def _reply(accepted: Any) -> dict[str, Any]:
     return {
         "pending": accepted.pending,
@@ -80,6 +122,7 @@ async def storage_webhook(request: Request, ctx: ContextDep) -> dict[str, Any]:
     from flows.trigger import accept_storage_event, kick
 
     payload = await _payload(request, ctx)
+    check_storage_event(payload)
 
     def work() -> Any:
         return kick(ctx.pool, ctx.settings, accept_storage_event(ctx.pool, ctx.settings, payload))
@@ -93,6 +136,7 @@ async def database_webhook(request: Request, ctx: ContextDep) -> dict[str, Any]:
     from flows.trigger import accept_database_event, kick
 
     payload = await _payload(request, ctx)
+    check_database_event(payload)
 
     def work() -> Any:
         return kick(ctx.pool, ctx.settings, accept_database_event(ctx.pool, payload))
