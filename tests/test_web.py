@@ -366,3 +366,24 @@ def test_chatbots_list_for_a_user_is_theirs_only(world: Shop, pool: ConnectionPo
     with pool.connection() as conn:
         mine = chatbots_db.list_for(conn, user_id=world.rival.user_id)
     assert [b.id for b in mine] == [world.rival.id]
+
+
+def test_a_wrong_method_says_which_ones_the_route_takes(base: str, world: Shop) -> None:
+    reply = httpx.put(f"{base}/v1/chatbots/{world.bot.id}/messages", headers=owner(world))
+    assert reply.status_code == 405
+    assert reply.headers["allow"] == "POST"
+    assert reply.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [("messages", {"message": "hi", "stream": "yes"}), ("messages", {"message": "hi", "stream": 0}),
+     ("search", {"query": "helmet", "k": True}), ("search", {"query": "helmet", "k": "5"})],
+)  # fmt: skip
+def test_types_are_strict_a_string_or_number_is_no_bool_and_no_count(
+    base: str, world: Shop, route: str, body: dict[str, Any]
+) -> None:
+    url = f"{base}/v1/chatbots/{world.bot.id}/{route}"
+    reply = httpx.post(url, json=body, headers=owner(world), timeout=30)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "invalid_request"

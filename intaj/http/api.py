@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import errors
@@ -77,12 +77,12 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
         model_config = ConfigDict(extra="forbid")
         message: Text = Field(max_length=settings.api_max_message_chars)
         conversation_id: uuid.UUID | None = None
-        stream: bool = False
+        stream: StrictBool = False  # "yes" or 0 are refused, not read as a bool
 
     class SearchIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
         query: Text = Field(max_length=settings.api_max_message_chars)
-        k: int = Field(default=settings.search_k, ge=1, le=settings.api_max_k)
+        k: StrictInt = Field(default=settings.search_k, ge=1, le=settings.api_max_k)
         filters: SearchFilters | None = None
         mode: Literal["hybrid", "vector"] = "hybrid"
 
