@@ -24,7 +24,7 @@ from db.sources import DataSource
 from pipeline import faqs
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
-from pipeline.embed.calibration import calibrated
+from pipeline.embed.calibration import embeds_sentences
 from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def rebuild_source(
     document, pages = loading.fetch(source, settings)
     parsed = parsing.parse(document, settings, pages)
     chunks = chunking.chunk(parsed, embedder, spec)
-    sentences = calibrated(settings, embedder.model_name).search_sentence_weight > 0
+    sentences = embeds_sentences(settings, embedder.model_name)
     rows, embedded, reused = embedding.embed(
         pool, embedder, chatbot_id=source.chatbot_id, chunks=chunks, sentences=sentences
     )

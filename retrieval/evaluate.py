@@ -31,7 +31,7 @@ from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.search import Filters
 from pipeline.embed.calibration import calibrated
-from retrieval.abstention import abstains
+from retrieval.abstention import abstains, confidence
 from retrieval.language import detect
 from retrieval.scoring import matches, score
 from retrieval.search import scope_of, search
@@ -183,12 +183,11 @@ def evaluate(
             pool, settings, chatbot=chatbot, query=q.question, k=WITHIN,
             filters=documents, query_vector=vector,
         )  # fmt: skip
-        confidence = round(max((h.score for h in hits), default=0.0), 4)
         outcomes.append(
             Outcome(
                 q,
                 first_match(hits, q, names),
-                confidence,
+                confidence(hits),
                 abstains(hits, settings, detect(q.question)),
             )
         )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from intaj.cli.common import JsonOpt, emit, fail, group
+from intaj.cli.common import JsonOpt, emit, fail, group, rebuilt_source_reporter
 
 chatbot_app = group("Create chatbots and choose their language (en, ar or multi).")
 
@@ -65,13 +65,9 @@ def set_(
     from intaj import services
     from pipeline.languages import change_language
 
-    def report(row: dict[str, Any]) -> None:
-        if not as_json:
-            detail = f"{row['chunks']} chunks" if row["status"] == "ready" else row["error"]
-            typer.echo(f"{row['status']:<7} {row['source']}: {detail}", err=True)
-
     ctx = services.context()
     bot = services.chatbot(ctx, name)
+    report = rebuilt_source_reporter(as_json)
     changed = change_language(ctx.pool, ctx.settings, bot, language, progress=report)
     if as_json:
         emit(_row(changed.chatbot, ctx.settings) | {"previous": changed.previous,

@@ -4,6 +4,7 @@ handler (an :class:`IntajError` from any command prints ``error: <message>`` and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +18,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 def emit(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def rebuilt_source_reporter(as_json: bool) -> Callable[[dict[str, Any]], None]:
+    """What a re-embedding (``intaj reembed``, ``intaj chatbot set``) prints on stderr as each
+    source finishes; nothing with ``--json``, whose reply carries the rows."""
+
+    def report(row: dict[str, Any]) -> None:
+        if as_json:
+            return
+        detail = (
+            f"{row['chunks']} chunks ({row['embedded']} embedded, {row['reused']} reused)"
+            if row["status"] == "ready"
+            else row["error"]
+        )
+        typer.echo(f"{row['status']:<7} {row['source']}: {detail}", err=True)
+
+    return report
 
 
 def fail(message: str, code: int) -> typer.Exit:

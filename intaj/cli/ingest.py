@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from intaj.cli.common import ChatbotOpt, JsonOpt, emit, fail, group
+from intaj.cli.common import ChatbotOpt, JsonOpt, emit, fail, group, rebuilt_source_reporter
 
 source_app = group("Register and list data sources.")
 
@@ -117,15 +117,7 @@ def reembed(
     from intaj import services
     from pipeline.reembed import reembed as run_reembed
 
-    def report(row: dict[str, Any]) -> None:
-        if not as_json:
-            detail = (
-                f"{row['chunks']} chunks ({row['embedded']} embedded, {row['reused']} reused)"
-                if row["status"] == "ready"
-                else row["error"]
-            )
-            typer.echo(f"{row['status']:<7} {row['source']}: {detail}", err=True)
-
+    report = rebuilt_source_reporter(as_json)
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot)
     summary = run_reembed(ctx.pool, ctx.settings, bot.id, model, drop_old=drop_old, progress=report)

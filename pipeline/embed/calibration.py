@@ -33,6 +33,12 @@ PER_MODEL: dict[str, dict[str, Any]] = {
 }
 
 
+def embeds_sentences(settings: Settings, model: str) -> bool:
+    """Whether an ingestion under ``model`` also embeds each chunk's sentences: the model
+    ranks by sentence (its ``search_sentence_weight`` is above 0)."""
+    return calibrated(settings, model).search_sentence_weight > 0
+
+
 def calibrated(settings: Settings, model: str) -> Settings:
     """``settings`` with ``model``'s own calibrated values where they were not set explicitly."""
     own = {

@@ -151,6 +151,15 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def stamped(stamp: Path, fingerprint: str) -> bool:
+    """Whether the stamp file beside a built file (or inside a built folder) records
+    ``fingerprint``: what was built is still what is wanted."""
+    try:
+        return bool(json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint") == fingerprint)
+    except (OSError, ValueError):
+        return False
+
+
 def cached_file(
     folder: Path, name: str, *, fingerprint: str, build: Callable[[Path], None]
 ) -> Path:
@@ -163,9 +172,7 @@ def cached_file(
     stamp = folder / f"{stem}.json"
 
     def fresh() -> bool:
-        if not (target.exists() and stamp.exists()):
-            return False
-        return bool(json.loads(stamp.read_text()).get("fingerprint") == fingerprint)
+        return target.exists() and stamped(stamp, fingerprint)
 
     if fresh():
         return target
@@ -193,10 +200,7 @@ def build_folder(folder: Path, *, fingerprint: str, build: Callable[[Path], None
     stamp = folder / ".stamp.json"
 
     def fresh() -> bool:
-        try:
-            return bool(json.loads(stamp.read_text()).get("fingerprint") == fingerprint)
-        except (OSError, ValueError):
-            return False
+        return stamped(stamp, fingerprint)
 
     if fresh():
         return folder

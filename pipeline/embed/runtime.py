@@ -10,7 +10,6 @@ ingest says so before it builds (about 15 s for the default model's ONNX export 
 
 from __future__ import annotations
 
-import json
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -56,12 +55,10 @@ def pending_build(settings: Settings, model: str | None = None) -> str | None:
 
 def _fresh(folder: Path, name: str, fingerprint: str) -> bool:
     """The test of ``model_files.cached_file``: the file, and its stamp with this fingerprint."""
+    from pipeline.embed.model_files import stamped
+
     stamp = folder / f"{name.split('.', 1)[0]}.json"
-    try:
-        found = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError):
-        return False
-    return (folder / name).exists() and found == fingerprint
+    return (folder / name).exists() and stamped(stamp, fingerprint)
 
 
 def main() -> None:

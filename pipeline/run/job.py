@@ -28,7 +28,7 @@ from db.chunks import ChunkRow
 from pipeline import status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
-from pipeline.embed.calibration import calibrated
+from pipeline.embed.calibration import embeds_sentences
 from pipeline.run import progress
 from pipeline.run.result import SourceResult
 from pipeline.run.retry import retried
@@ -153,7 +153,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
     try:
         model = loading.model_for(pool, settings, source.chatbot_id)
         job.embedder = get_embedder(settings, model)
-        job.sentences = calibrated(settings, model).search_sentence_weight > 0
+        job.sentences = embeds_sentences(settings, model)
         with tracker.stage("load"):
             retried(status.processing)(pool, source_id=source_id)
             job.loaded = stages.load(pool, settings, source_id=source_id, spec=spec, model=model)
