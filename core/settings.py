@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.settings_whatsapp import WhatsAppSettings  # the WhatsApp block (issue 30)
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small"
 
@@ -24,7 +26,7 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "intaj"
 
 
-class Settings(BaseSettings):
+class Settings(WhatsAppSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTAJ_", extra="ignore")
 
     # Where the embedded database, local storage and caches live.

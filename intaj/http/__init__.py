@@ -4,6 +4,7 @@
                    with the auth dependencies and the request limits
     owner.py       what the playground reads and sets about the caller's own chatbots
     widget.py      the website widget's public, origin-checked, rate-limited routes
+    whatsapp.py    WhatsApp's signed webhook (one per connection) and its inbox worker
     webhooks.py    the storage and database upload webhooks
     playground.py  the playground page and the static front end (intaj/web/static)
     errors.py      the one mapping from our errors to statuses and bodies
@@ -18,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from core.settings import Settings, get_settings
 from db import open_pool
 from intaj import services
-from intaj.http import playground, webhooks
+from intaj.http import playground, webhooks, whatsapp
 from intaj.http.api import build_app
 
 
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None, *, pool: ConnectionPool | None 
     ctx = services.Context(settings, pool)
     app.dependency_overrides[webhooks.context_dependency] = lambda: ctx
     playground.mount(app, settings, pool)  # the playground and the website widget
+    whatsapp.mount(app, settings, pool)  # WhatsApp's webhook and its inbox worker
     return app

@@ -1,0 +1,189 @@
+"""A fake of Meta's side of WhatsApp on 127.0.0.1 (stdlib ``http.server``): the Graph API's
+``POST /{phone-number-id}/messages`` that the inbox worker sends replies to, and the webhook
+deliveries Meta would post (signed like Meta signs them).
+
+What it answers:
+
+- by default 200 with a new message id (``wamid.fake-N``), the send recorded in ``sent``;
+- scripted failures first (:meth:`GraphServer.fail`, one per request): ``Fail(429)``, ``Fail(500)``,
+  ``Fail(400, code=130429)``, with ``Retry-After`` when given;
+- ``down = True``: 500 to everything until set back (a Graph API outage).
+
+Every request is recorded in ``requests`` (path, JSON body, lower-cased headers, time).
+
+    with running_graph_api() as graph:
+        graph.fail(Fail(429, retry_after=0), Fail(429, retry_after=0))
+        ... INTAJ_WHATSAPP_GRAPH_URL=graph.base_url ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fail:
+    status: int
+    code: int | None = None  # the Graph error code in the body (130429: throughput limit)
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the fake accepted."""
+
+    id: str
+    phone_number_id: str
+    to: str
+    text: str
+    reply_to: str | None
+    token: str
+    at: float  # time.time() when accepted
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        graph = self.server.graph
+        parts = self.path.strip("/").split("/")
+        graph.requests.append({"path": self.path, "body": body, "headers": headers,
+                               "at": time.time()})  # fmt: skip
+        if len(parts) < 2 or parts[-1] != "messages":
+            self._json(404, {"error": {"message": "unknown path", "code": 100}})
+            return
+        failure = graph.next_failure()
+        if failure is not None:
+            error = {"message": "scripted failure", "type": "OAuthException",
+                     "code": failure.code or failure.status, "fbtrace_id": "fake"}  # fmt: skip
+            extra = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
+            self._json(failure.status, {"error": error}, extra)
+            return
+        sent = graph.accept(parts[-2], body, headers.get("authorization", ""))
+        self._json(200, {"messaging_product": "whatsapp",
+                         "contacts": [{"input": sent.to, "wa_id": sent.to}],
+                         "messages": [{"id": sent.id}]})  # fmt: skip
+
+    def _json(self, status: int, data: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    graph: GraphServer
+
+
+class GraphServer:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.sent: list[Sent] = []
+        self.down = False
+        self._failures: list[Fail] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.graph = self
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v22.0"
+
+    def fail(self, *failures: Fail) -> None:
+        """Answer the next requests with these failures, in order."""
+        with self._lock:
+            self._failures.extend(failures)
+
+    def next_failure(self) -> Fail | None:
+        with self._lock:
+            if self.down:
+                return Fail(500)
+            return self._failures.pop(0) if self._failures else None
+
+    def accept(self, phone_number_id: str, body: dict[str, Any], authorization: str) -> Sent:
+        context = body.get("context") or {}
+        with self._lock:
+            sent = Sent(
+                id=f"wamid.fake-{next(self._ids)}", phone_number_id=phone_number_id,
+                to=str(body.get("to")), text=str((body.get("text") or {}).get("body")),
+                reply_to=context.get("message_id"), token=authorization.removeprefix("Bearer "),
+                at=time.time(),
+            )  # fmt: skip
+            self.sent.append(sent)
+        return sent
+
+    def replies_to(self, wa_message_id: str) -> list[Sent]:
+        return [s for s in list(self.sent) if s.reply_to == wa_message_id]
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def running_graph_api() -> Iterator[GraphServer]:
+    server = GraphServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- what Meta posts to a webhook ------------------------------------------------------------
+
+
+def text_message(wa_message_id: str, sender: str, text: str) -> dict[str, Any]:
+    return {"from": sender, "id": wa_message_id, "timestamp": str(int(time.time())),
+            "type": "text", "text": {"body": text}}  # fmt: skip
+
+
+def delivery(
+    phone_number_id: str,
+    messages: Sequence[dict[str, Any]] = (),
+    statuses: Sequence[dict[str, Any]] = (),
+) -> bytes:
+    """A webhook delivery as Meta sends it (its raw bytes, as they are signed)."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+    }
+    if messages:
+        value["contacts"] = [{"profile": {"name": "Customer"}, "wa_id": m["from"]}
+                             for m in messages]  # fmt: skip
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA-1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+def signature(app_secret: str, body: bytes) -> str:
+    """``X-Hub-Signature-256`` as Meta computes it."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
