@@ -19,7 +19,9 @@ import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
-from pipeline.embed import Embedder
+from core.settings import Settings
+from pipeline.embed import Embedder, get_embedder
+from retrieval.language import detect
 from tests.cli import intaj
 from tests.fix_orchestration import wait_for
 from tests.fix_whatsapp import (
@@ -34,6 +36,7 @@ from tests.fix_whatsapp import (
     shop_bot,
     wamid,
 )
+from tests.knowledge import add_document, tenants
 from tests.servers.graph_api import (
     Fail,
     GraphServer,
@@ -311,3 +314,30 @@ def test_the_webhook_is_in_the_openapi_schema_with_its_statuses(world: World) ->
     assert body["required"] == ["object", "entry"]
     get_op = schema["paths"]["/v1/whatsapp/{connection_id}/webhook"]["get"]
     assert {"200", "403", "404", "422"} <= set(get_op["responses"])
+
+
+RETURNS_AR = "يمكنك إرجاع الدراجة المستأجرة خلال أربعة عشر يومًا من تاريخ الاستئجار إذا كانت سليمة."
+
+
+@pytest.mark.slow  # loads the multilingual model here and in the server (~20 s more)
+def test_an_arabic_message_is_answered_in_arabic_from_arabic_knowledge(
+    world: World, pool: ConnectionPool, settings: Settings
+) -> None:
+    multilingual = get_embedder(settings, settings.multilingual_embedding_model)
+    options = {"language": "intaj_arabic", "language_code": "ar"}
+    with tenants(pool, f"wa-ar-{uuid.uuid4().hex[:6]}", **options) as (bot,):
+        add_document(pool, multilingual, bot, "شروط-الإرجاع.txt", [RETURNS_AR])
+        phone = "106540352249999"
+        code, out = intaj(
+            "connection", "add", "--platform", "whatsapp", "--chatbot", bot.id,
+            "--phone-number-id", phone, "--access-token", TOKEN, "--app-secret", APP_SECRET,
+            "--json",
+        )  # fmt: skip
+        assert code == 0 and len(out["verify_token"]) >= 16, out  # made, so printed
+        hook = f"{world.server.base}/v1/whatsapp/{out['id']}/webhook"
+        message = wamid()
+        question = "كم يومًا لدي لإرجاع الدراجة المستأجرة؟"
+        post(hook, delivery(phone, [text_message(message, "966500000001", question)]))
+        (sent,) = replies(world, message)
+    assert detect(sent.text) == "ar"
+    assert "أربعة عشر" in sent.text and "*المصادر:*\n[1] شروط-الإرجاع.txt" in sent.text
