@@ -37,6 +37,7 @@ from core.settings import Settings
 from db import whatsapp as whatsapp_db
 from db.whatsapp import WhatsAppConnection
 from intaj.http.ratelimit import WidgetLimits
+from intaj.http.whatsapp_owner import whatsapp_owner_routes
 from intaj.whatsapp.events import Delivery, Read, read
 from intaj.whatsapp.worker import InboxWorker
 from retrieval.schemas import ErrorOut
@@ -48,10 +49,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def mount(app: FastAPI, settings: Settings, pool: ConnectionPool) -> None:
-    """The webhook routes, and (``INTAJ_WHATSAPP_WORKER``) the inbox worker, started and
-    stopped with the served app."""
+    """The webhook routes, the playground panel's (whatsapp_owner.py), and
+    (``INTAJ_WHATSAPP_WORKER``) the inbox worker, started and stopped with the served app."""
     worker = InboxWorker(pool, settings) if settings.whatsapp_worker else None
     app.include_router(webhook_routes(settings, pool, wake=worker.wake if worker else None))
+    app.include_router(whatsapp_owner_routes(settings, pool))  # the playground's panel
     if worker is not None:
         inner = app.router.lifespan_context
 

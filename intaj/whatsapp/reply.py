@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from core.ids import is_url
 from core.types import Answer, Citation
-from intaj.http.owner import source_name
 from retrieval.bidi import strip_bidi
 from retrieval.language import ARABIC, detect
 from retrieval.output import clean, host_allowed
@@ -34,6 +34,17 @@ _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!
 _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _CUTS = ("\n\n", "\n", ". ", "? ", "! ", "؟ ", "، ", " ")
+
+
+def source_name(path: str) -> str:
+    """What a person calls a cited source, as the playground names it (intaj/http/owner.py,
+    not imported: the worker must not load the HTTP package): a URL as it is, "FAQ", else the
+    file name that ends a stored path."""
+    if is_url(path):
+        return strip_bidi(path)
+    if path.startswith("faq:"):
+        return "FAQ"
+    return strip_bidi(path.rstrip("/").rsplit("/", 1)[-1])
 
 
 def language_of(text: str, chatbot_language: str) -> str:

@@ -2,6 +2,7 @@
 // the passages its answers cite, watch its sources' ingestion, read its FAQs.
 import { ApiError, getJSON, putJSON, streamAnswer } from "./api.js";
 import { citationLabel, el, renderText, textEl, whereNodes } from "./render.js";
+import { loadWhatsApp } from "./whatsapp-panel.js";
 
 const $ = (id) => document.getElementById(id);
 const CREDENTIAL = "intaj:playground:credential";
@@ -75,6 +76,8 @@ function choose(id) {
   refreshSources();
   loadFaqs();
   loadWidgets();
+  const bot = state.bot;
+  loadWhatsApp(api, bot, $("whatsapp"), () => bot === state.bot);
 }
 
 // --- chat -----------------------------------------------------------------------------------
