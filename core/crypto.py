@@ -59,7 +59,7 @@ class Keyring:
             if len(key) != 32:
                 raise ConfigError(
                     "a credentials key must be 32 bytes (base64url); make one with"
-                    " `intaj credentials new-key`"
+                    " `intaj connection new-key`"
                 )
             return key
 
@@ -136,7 +136,7 @@ def keyring_for(settings: Any) -> Keyring:
     if settings.database_url:
         raise ConfigError(
             "INTAJ_CREDENTIALS_KEY is not set: connections' credentials are encrypted at rest;"
-            " make a key with `intaj credentials new-key` and keep it in your secret store"
+            " make a key with `intaj connection new-key` and keep it in your secret store"
         )
     path = settings.home / "credentials.key"
     if not path.exists():

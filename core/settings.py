@@ -35,9 +35,17 @@ class Settings(WhatsAppSettings, BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "INTAJ_DATABASE_URL")
     )
     pool_max_size: int = Field(default=8, ge=1)
+    # How long a command waits for a database connection (the pool's wait, the connect
+    # timeout) before the database counts as lost: from then on every borrower fails at once
+    # (database_unavailable) until a probe reaches it again, so a lost database ends an ingest
+    # in seconds (docs/operations.md, "When the database goes away").
+    db_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Storage for uploaded files (paths without a scheme). Default: INTAJ_HOME/storage.
     storage_root: Path | None = None
+    # A failed source's stored copy (no chunks) is kept this long for `retry-failed`, then
+    # `intaj storage gc` removes it (7 days: a weekend and an outage; docs/cli.md, storage gc).
+    storage_keep_failed_hours: float = Field(default=168.0, ge=0)
     # Where local models' runtime files are built once (ONNX export, int8, bf16 trace):
     # ``<model_cache>/<model-slug>/``. Outside INTAJ_HOME, so that a new home (a new database)
     # on a set-up machine finds them (scripts/setup and `intaj prepare` build them).

@@ -25,4 +25,4 @@ def open_pool(settings: Settings) -> ConnectionPool:
             with connect(url, autocommit=True) as conn:
                 migrate.upgrade(conn)
             _migrated.add(url)
-    return get_pool(url, max_size=settings.pool_max_size)
+    return get_pool(url, max_size=settings.pool_max_size, timeout=settings.db_timeout_seconds)

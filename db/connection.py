@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from core.errors import DatabaseError, IntajError
 from core.settings import Settings
+from db.pool import GuardedPool
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,14 @@ def _register_vector_if_present(conn: psycopg.Connection) -> None:
         conn.commit()
 
 
-def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
-    """A process-wide pool per URL, opened on first use. Migrate before calling this."""
+def get_pool(url: str, *, max_size: int = 8, timeout: float = 10.0) -> ConnectionPool:
+    """A process-wide pool per URL, opened on first use (a :class:`GuardedPool`: it fails fast
+    once the database is lost). ``timeout``: seconds a borrower waits for a connection. Migrate
+    before calling this."""
     with _lock:
         pool = _pools.get(url)
         if pool is None:
-            pool = ConnectionPool(
+            pool = GuardedPool(
                 url,
                 min_size=1,
                 max_size=max_size,
@@ -102,9 +105,11 @@ def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
                 check=ConnectionPool.check_connection,
                 open=False,
                 name="intaj",
+                timeout=timeout,
+                kwargs={"connect_timeout": max(1, round(timeout))},
             )
             try:
-                pool.open(wait=True, timeout=30)
+                pool.open(wait=True, timeout=max(timeout, 30))
             except Exception as e:
                 raise DatabaseError(f"cannot open a connection pool: {e}") from e
             _pools[url] = pool

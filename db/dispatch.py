@@ -101,12 +101,38 @@ def fail_lost_runs(conn: psycopg.Connection, *, lease_seconds: float) -> list[Lo
         f"the ingestion worker stopped sending heartbeats for over {lease_seconds:g} s"
         " (killed or lost); the previous chunks are kept: retry with `retry-failed`"
     )
+    return _fail_runs(
+        conn, "heartbeat_at < now() - make_interval(secs => %s)", lease_seconds, message
+    )
+
+
+def running_workers(conn: psycopg.Connection) -> list[str]:
+    """The processes named by ``running`` runs (``ingestion_runs.worker``)."""
+    rows = conn.execute(
+        "SELECT DISTINCT worker FROM ingestion_runs WHERE status = 'running' AND worker IS NOT NULL"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def fail_runs_of(conn: psycopg.Connection, *, workers: list[str]) -> list[LostRun]:
+    """Fail the running runs of ``workers`` (processes known to be gone), and their sources,
+    as :func:`fail_lost_runs` does."""
+    message = (
+        "the ingestion process ended before the source was done (killed, or its database went"
+        " away); the previous chunks are kept: ingest again or run `retry-failed`"
+    )
+    return _fail_runs(conn, "worker = ANY(%s)", workers, message)
+
+
+def _fail_runs(
+    conn: psycopg.Connection, condition: str, value: object, message: str
+) -> list[LostRun]:
     with conn.transaction():
         rows = conn.execute(
             "UPDATE ingestion_runs SET status = 'failed', error = %s, finished_at = now()"
-            " WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s)"
+            f" WHERE status = 'running' AND {condition}"
             " RETURNING id::text, source_id::text, flow_run_id::text",
-            (message, lease_seconds),
+            (message, value),
         ).fetchall()
         lost = [LostRun(*r) for r in rows]
         sources = [r.source_id for r in lost if r.source_id]

@@ -10,12 +10,18 @@ from psycopg.types.json import Jsonb
 
 
 def start(
-    conn: psycopg.Connection, *, chatbot_id: str, source_id: str | None, flow_run_id: str | None
+    conn: psycopg.Connection,
+    *,
+    chatbot_id: str,
+    source_id: str | None,
+    flow_run_id: str | None,
+    worker: str | None = None,
 ) -> str:
+    """A ``running`` run; ``worker``: the process running it (pipeline/run/worker.py)."""
     row = conn.execute(
-        "INSERT INTO ingestion_runs (chatbot_id, source_id, flow_run_id)"
-        " VALUES (%s, %s, %s) RETURNING id::text",
-        (chatbot_id, source_id, flow_run_id),
+        "INSERT INTO ingestion_runs (chatbot_id, source_id, flow_run_id, worker)"
+        " VALUES (%s, %s, %s, %s) RETURNING id::text",
+        (chatbot_id, source_id, flow_run_id, worker),
     ).fetchone()
     assert row is not None
     return str(row[0])

@@ -147,3 +147,67 @@ def content_hashes(
         (chatbot_id,),
     ).fetchall()
     return {source_id: digest for source_id, digest in rows}
+
+
+# Storage garbage collection (pipeline/sources/gc.py). A local path has no scheme, or local://.
+_LOCAL_PATH = "(s.path !~ '^[A-Za-z][A-Za-z0-9+.-]*://' OR s.path LIKE 'local://%%')"
+_EXPIRED_FAILED = (
+    "s.status = 'failed' AND s.chunk_count = 0"
+    " AND s.updated_at < now() - make_interval(secs => %(secs)s)"
+    f" AND {_LOCAL_PATH}"  # and no other source names the same file:
+    " AND NOT EXISTS (SELECT 1 FROM data_sources o WHERE o.id <> s.id"
+    " AND regexp_replace(o.path, '^local://', '') = regexp_replace(s.path, '^local://', ''))"
+)
+
+
+def local_paths(conn: psycopg.Connection) -> set[str]:
+    """The paths of every data source stored in the local storage (as written: a key, or
+    ``local://`` and a key)."""
+    rows = conn.execute(f"SELECT DISTINCT s.path FROM data_sources s WHERE {_LOCAL_PATH}", {})
+    return {r[0] for r in rows.fetchall()}
+
+
+def expired_failed(conn: psycopg.Connection, *, older_than_seconds: float) -> list[tuple[str, str]]:
+    """(id, path) of the locally stored sources failed for over ``older_than_seconds`` that hold
+    no chunks, the oldest first."""
+    rows = conn.execute(
+        f"SELECT s.id::text, s.path FROM data_sources s WHERE {_EXPIRED_FAILED}"
+        " ORDER BY s.updated_at, s.id",
+        {"secs": older_than_seconds},
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def lock_expired_failed(
+    conn: psycopg.Connection, *, source_id: str, path: str, older_than_seconds: float
+) -> bool:
+    """Lock the source's row (until the transaction ends) if it still is what
+    :func:`expired_failed` found, at ``path``; False (nothing locked) otherwise."""
+    row = conn.execute(
+        f"SELECT 1 FROM data_sources s WHERE s.id = %(id)s AND s.path = %(path)s"
+        f" AND {_EXPIRED_FAILED} FOR UPDATE OF s",
+        {"id": source_id, "path": path, "secs": older_than_seconds},
+    ).fetchone()
+    return row is not None
+
+
+def sees_every_source(conn: psycopg.Connection) -> bool:
+    """Whether this connection's role sees every data source (no row-level security applies)."""
+    row = conn.execute("SELECT row_security_active('data_sources')").fetchone()
+    return row is not None and not row[0]
+
+
+def database_identity(conn: psycopg.Connection) -> str:
+    """Which database this is, the same through any URL: its cluster's system identifier and
+    its name (where the role may not read the identifier: host, port and name)."""
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT system_identifier::text || '/' || current_database()"
+                " FROM pg_control_system()"
+            ).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        row = None
+    if row is not None:
+        return str(row[0])
+    return f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"

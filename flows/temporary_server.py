@@ -1,6 +1,10 @@
 """Prefect's temporary API server as a child process of ours (flows/startup.py starts it first
 thing, before Prefect is imported), and whether Prefect would start one of its own at all.
 
+The server never outlives the command that started it: ``atexit`` stops it on a normal exit,
+the CLI's SIGTERM handler (:func:`stop_all`) on a SIGTERM, and the server itself on anything
+else (SIGKILL, a crash): its parent pid changes and it stops within a second.
+
 Importing this module imports no Prefect.
 """
 
@@ -28,6 +32,30 @@ _SERVER_ENV = {
 }
 
 
+# The server's command: uvicorn, plus a thread that ends the server when the process that
+# started it is gone (its parent pid changes: killed, even by SIGKILL, which runs no atexit).
+# SIGTERM first (uvicorn's graceful stop: SQLite closed cleanly), then exit after 10 s.
+_OUTLIVES_NOTHING = """
+import os, runpy, signal, sys, threading, time
+def _watch(parent=int(os.environ.pop("INTAJ_SERVER_PARENT"))):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+    os._exit(1)
+threading.Thread(target=_watch, daemon=True).start()
+sys.argv = ["uvicorn", *sys.argv[1:]]
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+_running: list[TemporaryServer] = []
+
+
+def stop_all() -> None:
+    """Stop every temporary server this process started (a SIGTERM handler's clean-up)."""
+    for server in list(_running):
+        server.stop()
+
+
 class TemporaryServer:
     """Prefect's temporary API server as a child process of ours, stopped when we exit."""
 
@@ -48,17 +76,21 @@ class TemporaryServer:
             return None
         port = _free_port()
         argv = [
-            sys.executable, "-m", "uvicorn",
+            sys.executable, "-c", _OUTLIVES_NOTHING,
             "--app-dir", str(Path(next(iter(package.submodule_search_locations))).parent),
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
-        env = {**os.environ, **_SERVER_ENV, **({"PREFECT_HOME": home} if home else {})}
+        env = {
+            **os.environ, **_SERVER_ENV, **({"PREFECT_HOME": home} if home else {}),
+            "INTAJ_SERVER_PARENT": str(os.getpid()),
+        }  # fmt: skip
         prefect_home.seed_database(env.get("PREFECT_HOME") or "~/.prefect")
         process = subprocess.Popen(argv, env=env)
         server = cls(process, port)
         atexit.register(server.stop)
+        _running.append(server)
         if home is None:
             os.environ["PREFECT_API_URL"] = server.api_url
         return server
@@ -86,6 +118,8 @@ class TemporaryServer:
         )
 
     def stop(self) -> None:
+        if self in _running:
+            _running.remove(self)
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -4,6 +4,7 @@ the flows and retrieval: the composition root's services. No pipeline or retriev
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -13,13 +14,15 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from core.errors import ConfigError, NotFoundError
+from core.errors import ConfigError, DatabaseError, NotFoundError
 from core.settings import Settings, get_settings
 from db import chatbots as chatbots_db
 from db import open_pool
 from db import runs as runs_db
 from db.chatbots import Chatbot
+from db.connection import failures_as
 from pipeline.embed import embedder_of, model_of
+from pipeline.run.orphans import close_orphans
 from pipeline.run.result import SourceResult
 from pipeline.sources import registration
 from pipeline.sources.registration import Registration
@@ -32,8 +35,13 @@ class Context:
 
 
 def context() -> Context:
+    """Settings and the pool (the embedded database started if needed, migrations applied);
+    runs left ``running`` by a process of this host that has ended are closed first
+    (``pipeline/run/orphans.py``)."""
     settings = get_settings()
-    return Context(settings, open_pool(settings))
+    pool = open_pool(settings)
+    close_orphans(pool)
+    return Context(settings, pool)
 
 
 def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:
@@ -86,7 +94,12 @@ def language_advice(ctx: Context, bot: Chatbot) -> str | None:
     model = model_of(bot, ctx.settings)
     if covers(model, ctx.settings, ARABIC):
         return None
-    with ctx.pool.connection() as conn:
+    sample: list[str] = []
+    with (
+        contextlib.suppress(DatabaseError),
+        failures_as(DatabaseError, "sampling chunks"),
+        ctx.pool.connection() as conn,
+    ):
         sample = chunks_db.sample_contents(conn, chatbot_id=bot.id, model=model)
     arabic = sum(detect(text) == ARABIC for text in sample)
     if not sample or arabic * 2 <= len(sample):
@@ -113,21 +126,24 @@ def register(ctx: Context, bot: Chatbot, ref: str, *, crawl: bool | None = None)
 def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> list[SourceResult]:
     """Ingest the registered sources: those whose bytes are already ingested are reported as
     reused without starting a flow (a skipped run is recorded); the rest run through the
-    ``ingest-chatbot`` flow. One result per registration, in order (a refused one failed)."""
+    ``ingest-chatbot`` flow. One result per registration, in order (a refused one failed).
+
+    A database lost during the run ends it in seconds (``db/pool.py``): the sources not done
+    come back failed with ``database_unavailable``, and the next command closes their runs."""
     sources = {r.source.id: r.source for r in registrations if r.source is not None}
     changed = [r.source.id for r in registrations if r.source is not None and not r.unchanged]
     changed = list(dict.fromkeys(changed))
     ran: dict[str, SourceResult] = {}
     if changed:  # Prefect is imported (and its server started) only when there is work
-        temporary_server = _warm_up(ctx, bot)
-        from flows.ingest import ingest_chatbot
-        from flows.startup import flow_settings
-
-        with flow_settings(temporary_server):
-            outcomes = ingest_chatbot(bot.id, source_ids=changed)
-        ran = {i: SourceResult(i, **r) for i, r in zip(changed, outcomes, strict=True)}
+        ran = _run_flow(ctx, bot, changed)
+        for i, result in ran.items():  # a source that failed before it loaded has no path
+            result.source = sources[i].path if result.source == i else result.source
     skipped = [(i, s.chunk_count) for i, s in sources.items() if i not in ran]
-    with ctx.pool.connection() as conn:
+    with (
+        contextlib.suppress(DatabaseError),  # a report; the sources' rows are what count
+        failures_as(DatabaseError, "recording reused sources"),
+        ctx.pool.connection() as conn,
+    ):
         runs_db.record_skipped(conn, chatbot_id=bot.id, sources=skipped)
     return [
         SourceResult.refused(r.ref, r.error or "not registered")
@@ -136,6 +152,25 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
         or SourceResult.unchanged(r.source.id, r.source.path, r.source.chunk_count)
         for r in registrations
     ]
+
+
+def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, SourceResult]:
+    """``ingest-chatbot`` on ``source_ids``; a database lost before its sources ran fails them
+    all with its error."""
+    temporary_server = _warm_up(ctx, bot)
+    from flows.ingest import ingest_chatbot
+    from flows.startup import flow_settings
+
+    try:
+        with flow_settings(temporary_server), failures_as(DatabaseError, "starting the ingestion"):
+            outcomes = ingest_chatbot(bot.id, source_ids=source_ids)
+    except DatabaseError as e:
+        if e.code != "database_unavailable":
+            raise
+        return {
+            i: SourceResult(i, i, status="failed", error=e.message, code=e.code) for i in source_ids
+        }
+    return {i: SourceResult(i, **r) for i, r in zip(source_ids, outcomes, strict=True)}
 
 
 def _warm_up(ctx: Context, bot: Chatbot) -> bool:

@@ -55,12 +55,11 @@ def ready(
         )
 
 
-def failed(pool: ConnectionPool, *, source_id: str, error: BaseException) -> tuple[str, str]:
-    """Record a failure on the source; the previous chunks stay. Returns (code, message)."""
-    code, message = describe(error)
-    with pool.connection() as conn:
-        sources_db.mark_failed(conn, source_id=source_id, code=code, error=message)
-    return code, message
+def failed(pool: ConnectionPool, *, source_id: str, error_code: str, message: str) -> None:
+    """Record a failure (:func:`describe` gives its code and message) on the source; the
+    previous chunks stay."""
+    with failures_as(DatabaseError, "marking the source failed"), pool.connection() as conn:
+        sources_db.mark_failed(conn, source_id=source_id, code=error_code, error=message)
 
 
 def describe(error: BaseException) -> tuple[str, str]:

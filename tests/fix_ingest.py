@@ -57,7 +57,8 @@ def ingest_once(
             size_bytes=loaded.size_bytes, chunk_count=len(rows), model=embedder.model_name,
         )  # fmt: skip
     except IntajError as e:
-        status.failed(pool, source_id=source_id, error=e)
+        code, message = status.describe(e)
+        status.failed(pool, source_id=source_id, error_code=code, message=message)
         return e
     return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Annotated
@@ -27,6 +28,7 @@ from intaj.cli import (
     orchestrate,
     retrieval,
     serve,
+    storage,
     widget,
 )
 from intaj.cli.common import Handled
@@ -63,21 +65,52 @@ COMMANDS: dict[str, Callable[..., None]] = {
 for name, command in COMMANDS.items():
     app.command(name)(command)
 app.add_typer(widget.widget_app, name="widget")
+app.add_typer(storage.storage_app, name="storage")
+
+
+# Commands that run until stopped: their log is their output (warnings and errors shown).
+SERVICES = frozenset({"serve", "listen", "serve-flows"})
 
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show logs, Prefect's included, and full tracebacks."),
+    ] = False,
 ) -> None:
+    """Without -v, a command that ends prints its own one-line results and errors, no log
+    lines or tracebacks (Prefect's console logs off; runs still log to Prefect's server)."""
     from flows.startup import configure_environment
 
+    quiet = not verbose and ctx.invoked_subcommand not in SERVICES
+    if quiet and "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+        # read when Prefect is imported; not left to a process that runs commands in-process
+        ctx.call_on_close(lambda: os.environ.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None))
     configure_environment()
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    if not logging.getLogger().handlers:  # (a host process's logging is left as it is)
+        console = logging.StreamHandler()
+        # quiet: loggers keep their levels (Prefect's API log handler still gets its records)
+        console.setLevel(logging.CRITICAL if quiet else logging.NOTSET)
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[console])
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: stop what this command started (Prefect's temporary server) and exit at once
+    (143). Its unfinished runs are closed by the next command (pipeline/run/orphans.py)."""
+    servers = sys.modules.get("flows.temporary_server")
+    if servers is not None:
+        servers.stop_all()
+    typer.echo("terminated: unfinished sources are marked failed by the next command", err=True)
+    os._exit(128 + signum)
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)  # `serve` and `listen` install their own
     try:
         app()
     except Exception as e:  # the last line of defence: a clear message, the trace on -v

@@ -10,6 +10,7 @@ source) comes in :class:`Hooks`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -18,13 +19,14 @@ from typing import Protocol
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from core.errors import NotFoundError
+from core.errors import DatabaseError, IntajError, NotFoundError
 from core.settings import Settings, get_settings
 from core.types import Chunk, Document, Parsed
 from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
+from db.connection import failures_as
 from pipeline import status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
@@ -33,7 +35,10 @@ from pipeline.run import progress
 from pipeline.run.result import SourceResult
 from pipeline.run.retry import retried
 from pipeline.run.tracking import RunTracker
+from pipeline.run.worker import this_process
 from pipeline.stages import chunking, embedding, loading, parsing, storing
+
+log = logging.getLogger(__name__)
 
 
 class Load(Protocol):
@@ -132,17 +137,19 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
     settings = get_settings()
     pool = open_pool(settings)
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_tokens)
-    with pool.connection() as conn:
-        source = sources_db.get(conn, source_id=source_id)
-    if source is None:
-        missing = NotFoundError(f"data source {source_id} does not exist")
-        gone = SourceResult(source_id, source_id, status="failed", error=missing.message)
-        return Job(gone, stages, missing, hooks)
+    try:
+        with failures_as(DatabaseError, "starting the source's run"), pool.connection() as conn:
+            source = sources_db.get(conn, source_id=source_id)
+            if source is None:
+                raise NotFoundError(f"data source {source_id} does not exist")
+            run_id = runs_db.start(
+                conn, chatbot_id=source.chatbot_id, source_id=source_id,
+                flow_run_id=hooks.flow_run_id, worker=this_process(),
+            )  # fmt: skip
+    except IntajError as e:  # nothing was started: the source is as it was
+        never = SourceResult(source_id, source_id, status="failed", error=e.message, code=e.code)
+        return Job(never, stages, e, hooks)
     result = SourceResult(source_id=source_id, source=source.path)
-    with pool.connection() as conn:
-        run_id = runs_db.start(
-            conn, chatbot_id=source.chatbot_id, source_id=source_id, flow_run_id=hooks.flow_run_id
-        )
     # The run row's heartbeat is its lease (pipeline/run/tracking.py, flows/sweep.py): it runs
     # from here until finish, including while a prepared source waits for the embedder.
     tracker = RunTracker(
@@ -222,25 +229,46 @@ def finish(job: Job) -> tuple[SourceResult, Exception | None]:
             )
     except Exception as e:
         result.status = "failed"
-        result.code, result.error = status.failed(pool, source_id=result.source_id, error=e)
-        with pool.connection() as conn:
-            runs_db.finish(
-                conn, run_id=run_id, status="failed", timings=result.timings, error=result.error
-            )
+        code, message = status.describe(e)
+        result.code, result.error = code, message
+        _record_failure(pool, result, run_id, code, message)
         _done(job, "failed")
         return result, e
-    with pool.connection() as conn:
-        runs_db.finish(
-            conn,
-            run_id=run_id,
-            status="completed",
-            chunks=result.chunks,
-            embedded=result.embedded,
-            reused=result.reused,
-            timings=result.timings,
-        )
+    try:
+        with failures_as(DatabaseError, "closing the run"), pool.connection() as conn:
+            runs_db.finish(
+                conn,
+                run_id=run_id,
+                status="completed",
+                chunks=result.chunks,
+                embedded=result.embedded,
+                reused=result.reused,
+                timings=result.timings,
+            )
+    except DatabaseError as e:  # the source is ready; its run row is closed later (orphans)
+        if e.code != "database_unavailable":
+            raise
     _done(job, "done")
     return result, None
+
+
+def _record_failure(
+    pool: ConnectionPool, result: SourceResult, run_id: str, code: str, message: str
+) -> None:
+    """Mark the source and its run failed. Where the database is gone too, the failure is
+    only reported: the run row is left ``running`` and its lease closes it (``worker_lost``)
+    once the database is back, at the next command's start (``pipeline/run/orphans.py``) or by
+    the sweeper."""
+    try:
+        status.failed(pool, source_id=result.source_id, error_code=code, message=message)
+        with failures_as(DatabaseError, "closing the run"), pool.connection() as conn:
+            runs_db.finish(
+                conn, run_id=run_id, status="failed", timings=result.timings, error=message
+            )
+    except DatabaseError as e:
+        if e.code != "database_unavailable":
+            raise
+        log.info("source %s: failure not recorded, the database is gone", result.source_id)
 
 
 def _done(job: Job, stage: str) -> None:
