@@ -28,7 +28,9 @@ def ingest(
     """Register PATHS/URLs as data sources of CHATBOT (created if new) and ingest them.
 
     Exit code 0 when every source is ready, 1 when any failed. Unchanged files are not
-    re-embedded; a failed source keeps its previous chunks."""
+    re-embedded; a failed source keeps its previous chunks. A database lost mid-run ends the
+    command within about INTAJ_DB_TIMEOUT_SECONDS, still with one result per source
+    (docs/operations.md); the next command marks what it left unfinished failed."""
     from intaj import services
     from intaj.progress import IngestProgress
 
