@@ -30,7 +30,7 @@ class Widget:
     allowed_origins: tuple[str, ...]
 
 
-def _aad(connection_id: str, chatbot_id: str | None) -> str:
+def row_aad(connection_id: str, chatbot_id: str | None) -> str:
     return f"connections:{connection_id}:{chatbot_id or ''}"
 
 
@@ -45,7 +45,7 @@ def add(
     active: bool = True,
 ) -> str:
     connection_id = str(uuid.uuid4())
-    sealed = seal(keyring, credentials, aad=_aad(connection_id, chatbot_id))
+    sealed = seal(keyring, credentials, aad=row_aad(connection_id, chatbot_id))
     conn.execute(
         "INSERT INTO connections (id, user_id, chatbot_id, platform, credentials, active)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -77,7 +77,7 @@ def credentials(
     connection_id, stored = row
     if is_sealed(stored):
         keys = keyring() if callable(keyring) else keyring
-        return open_sealed(keys, stored, aad=_aad(connection_id, chatbot_id))
+        return open_sealed(keys, stored, aad=row_aad(connection_id, chatbot_id))
     return dict(stored)
 
 
@@ -93,7 +93,7 @@ def list_masked(
     listed = []
     for connection_id, bot, platform, stored, active in rows:
         plain = (
-            open_sealed(keyring, stored, aad=_aad(connection_id, bot))
+            open_sealed(keyring, stored, aad=row_aad(connection_id, bot))
             if is_sealed(stored)
             else dict(stored or {})
         )
@@ -118,7 +118,7 @@ def rotate(conn: psycopg.Connection, *, keyring: Keyring) -> int:
             "SELECT id::text, chatbot_id::text, credentials FROM connections FOR UPDATE"
         ).fetchall()
         for connection_id, bot, stored in rows:
-            aad = _aad(connection_id, bot)
+            aad = row_aad(connection_id, bot)
             plain = open_sealed(keyring, stored, aad=aad) if is_sealed(stored) else dict(stored)
             conn.execute(
                 "UPDATE connections SET credentials = %s WHERE id = %s",

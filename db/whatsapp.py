@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from core.crypto import Keyring, is_sealed, open_sealed
 from db import messages as messages_db
-from db.connections import _aad as row_aad  # the one rule binding a sealed blob to its row
+from db.connections import row_aad  # the one rule binding a sealed blob to its row
 
 WHATSAPP = "whatsapp"
 CREDENTIAL_KEYS = ("phone_number_id", "access_token", "app_secret", "verify_token")
