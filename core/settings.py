@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.settings_services import ServicesSettings  # the local services (issue 29)
 from core.settings_whatsapp import WhatsAppSettings  # the WhatsApp block (issue 30)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -26,7 +27,7 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "intaj"
 
 
-class Settings(WhatsAppSettings, BaseSettings):
+class Settings(ServicesSettings, WhatsAppSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTAJ_", extra="ignore")
 
     # Where the embedded database, local storage and caches live.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,23 @@ def context() -> Context:
     pool = open_pool(settings)
     close_orphans(pool)
     return Context(settings, pool)
+
+
+@contextlib.contextmanager
+def questions_embedded_by_service(ctx: Context) -> Iterator[None]:
+    """Within the block, local models embed in the home's embedding service
+    (``pipeline/embed/service.py``; ``INTAJ_EMBEDDING_SERVICE``), not in this process: what a
+    command that only embeds questions (search, ask, eval) does."""
+    from pipeline.embed import registry, service
+
+    if not ctx.settings.embedding_service:
+        yield
+        return
+    registry.embed_through(service.remote)
+    try:
+        yield
+    finally:
+        registry.embed_through(None)
 
 
 def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:

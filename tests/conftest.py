@@ -39,11 +39,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"  # samp
 def _embedded_server_is_stopped_at_the_end() -> Iterator[None]:
     """The session's embedded server (in a temporary INTAJ_HOME) is stopped and removed."""
     yield
+    from db.connection import close_pools, stop_embedded
+    from pipeline.embed import service
+
     settings = get_settings()
+    service.stop(settings)  # started by the CLI's query commands run in-process
     if settings.database_url or settings.home != _HOME:
         return
-    from db.connection import close_pools, stop_embedded
-
     close_pools()
     stop_embedded(settings.pgdata)
     shutil.rmtree(_HOME, ignore_errors=True)

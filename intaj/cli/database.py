@@ -30,11 +30,16 @@ def db_url() -> None:
 
 @db_app.command("stop")
 def db_stop() -> None:
-    """Stop the embedded server (it starts again with the next command)."""
+    """Stop the embedded server and the embedding service (each starts again with the next
+    command that needs it)."""
     from core.settings import get_settings
     from db.connection import stop_embedded
 
+    from pipeline.embed import service
+
     settings = get_settings()
+    if service.stop(settings):
+        typer.echo("embedding service: stopped")
     if settings.database_url:
         typer.echo("DATABASE_URL is set: there is no embedded server to stop")
         return

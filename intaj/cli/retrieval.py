@@ -25,7 +25,8 @@ def search(
         raise typer.BadParameter("choose hybrid or vector", param_hint="--mode")
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot)
-    hits = run_search(ctx.pool, ctx.settings, chatbot=bot, query=query, k=k, mode=mode)  # type: ignore[arg-type]
+    with services.questions_embedded_by_service(ctx):
+        hits = run_search(ctx.pool, ctx.settings, chatbot=bot, query=query, k=k, mode=mode)  # type: ignore[arg-type]
     if as_json:
         emit([{"content": h.content, "score": round(h.score, 4), "source": h.source,
                "metadata": h.metadata} for h in hits])  # fmt: skip
@@ -50,9 +51,10 @@ def ask(
 
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot)
-    result = answer(
-        ctx.pool, ctx.settings, chatbot=bot, message=message, conversation_id=conversation
-    )
+    with services.questions_embedded_by_service(ctx):
+        result = answer(
+            ctx.pool, ctx.settings, chatbot=bot, message=message, conversation_id=conversation
+        )
     if as_json:
         emit({
             "answer": result.answer,
@@ -91,7 +93,8 @@ def eval_(
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot)
     asked = evaluate.read_questions(questions) if questions else None
-    report = evaluate.evaluate(ctx.pool, ctx.settings, chatbot=bot, questions=asked)
+    with services.questions_embedded_by_service(ctx):
+        report = evaluate.evaluate(ctx.pool, ctx.settings, chatbot=bot, questions=asked)
     if as_json:
         emit(report.as_dict())
     else:

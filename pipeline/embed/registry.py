@@ -84,9 +84,40 @@ PROVIDERS: dict[str, Callable[[Settings, str], Embedder]] = {
 
 
 def get_embedder(settings: Settings, model: str | None = None) -> Embedder:
-    """The embedder for ``model`` (default: the configured one)."""
+    """The embedder for ``model`` (default: the configured one); a local model's from the
+    embedding service when :func:`embed_through` routed them there and it answers."""
     model = model or settings.embedding_model
-    return _cached(provider_for(settings, model), model, settings)
+    provider = provider_for(settings, model)
+    through = _through
+    if provider == "local" and through is not None:
+        key = ("service", *_key(provider, model, settings))
+        with _lock:
+            found = _cache.get(key)
+        if found is None:
+            found = through(settings, model)
+            if found is not None:
+                with _lock:
+                    _cache[key] = found
+        if found is not None:
+            return found
+    return _cached(provider, model, settings)
+
+
+_through: Callable[[Settings, str], Embedder | None] | None = None
+
+
+def embed_through(service: Callable[[Settings, str], Embedder | None] | None) -> None:
+    """Route local models through ``service`` (a query command's embedding service,
+    ``pipeline/embed/service.py``: None when it cannot be reached) from now on in this
+    process; None: embed here again."""
+    global _through
+    _through = service
+    if service is None:  # the service's embedders hold connections: closed with the route
+        with _lock:
+            for key in [k for k in _cache if k[0] == "service"]:
+                close = getattr(_cache.pop(key), "close", None)
+                if close is not None:
+                    close()
 
 
 def model_of(chatbot: Chatbot, settings: Settings) -> str:
