@@ -168,7 +168,7 @@ class Settings(ServicesSettings, WhatsAppSettings, BaseSettings):
     # Client-side cap on embedding API requests per minute, per process (0: no cap).
     embedding_requests_per_minute: int = Field(default=0, ge=0)
     # The deployment `intaj listen` starts when PREFECT_API_URL is set.
-    ingest_deployment: str = "ingest-data-source/intaj"
+    ingest_deployment: str = "ingest-data-source/ingest-data-source"
     # `intaj listen`: catch-up sweep of pending sources every N seconds.
     listen_sweep_seconds: float = Field(default=30.0, gt=0)
     # A running ingestion renews its lease every heartbeat; the sweeper fails runs whose last

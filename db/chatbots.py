@@ -82,6 +82,24 @@ def find(conn: psycopg.Connection, *, ref: str, user_id: str | None = None) -> C
     return None if row is None else _row(row)
 
 
+def named(conn: psycopg.Connection, *, name: str) -> list[Chatbot]:
+    """Every chatbot called ``name`` (any owner), the oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM chatbots WHERE name = %s ORDER BY created_at, id", (name,)
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def names_like(conn: psycopg.Connection, *, text: str, limit: int = 5) -> list[str]:
+    """Up to ``limit`` chatbot names that contain ``text`` in any letter case (suggestions)."""
+    rows = conn.execute(
+        "SELECT DISTINCT name FROM chatbots WHERE strpos(lower(name), lower(%s)) > 0"
+        " ORDER BY name LIMIT %s",
+        (text, limit),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def create(
     conn: psycopg.Connection,
     *,

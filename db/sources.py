@@ -81,6 +81,19 @@ def list_for(conn: psycopg.Connection, *, chatbot_id: str) -> list[DataSource]:
     return [_row(r) for r in rows]
 
 
+def matching(conn: psycopg.Connection, *, ref: str, chatbot_id: str | None) -> list[DataSource]:
+    """The sources (of ``chatbot_id``, or of every chatbot when None) whose name, path or URL
+    is ``ref``, or whose stored file is called ``ref`` (the last part of its key), oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM data_sources WHERE (%(bot)s::uuid IS NULL OR chatbot_id ="
+        " %(bot)s::uuid) AND (name = %(ref)s OR path = %(ref)s OR (length(path) >"
+        " length(%(ref)s) AND right(path, length(%(ref)s) + 1) = '/' || %(ref)s))"
+        " ORDER BY created_at, id",
+        {"bot": chatbot_id, "ref": ref},
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
 def set_path(conn: psycopg.Connection, *, source_id: str, path: str) -> None:
     conn.execute(
         "UPDATE data_sources SET path = %s, updated_at = now() WHERE id = %s", (path, source_id)

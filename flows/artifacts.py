@@ -1,6 +1,7 @@
-"""Prefect artifacts that summarise a run in the UI: sources, chunks embedded vs reused, time
-per stage, errors. An artifact is a report, never a reason to fail the run; outside a flow
-run (a plain function call) nothing is published."""
+"""Prefect artifacts that summarise a run in the UI: sources (by file name or URL, never a
+storage key), chunks embedded vs reused, time per stage, errors. An artifact is a report,
+never a reason to fail the run; outside a flow run (a plain function call) nothing is
+published."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
+from pipeline.run.refs import file_name
 from pipeline.run.result import SourceResult
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,9 @@ def source_run(result: SourceResult) -> None:
         {"item": f"stage {name}", "value": f"{seconds:.3f} s"}
         for name, seconds in result.timings.items()
     ]
+    name = file_name(result.source)
     rows += [
-        {"item": "source", "value": result.source},
+        {"item": "source", "value": name},
         {"item": "status", "value": result.status},
         {"item": "chunks", "value": result.chunks},
         {"item": "embedded", "value": result.embedded},
@@ -57,7 +60,7 @@ def source_run(result: SourceResult) -> None:
     table(
         _key("ingest-source", result.source_id),
         rows,
-        f"Ingestion of {result.source}: {result.status}",
+        f"Ingestion of {name}: {result.status}",
     )
 
 
@@ -66,15 +69,24 @@ def summary(key: str, rows: Sequence[Mapping[str, Any]], totals: Mapping[str, An
     table(key, [*rows, {"item": "TOTAL", **totals}], f"{key}: {dict(totals)}")
 
 
-def chatbot_run(results: Sequence[Mapping[str, Any]]) -> None:
+def chatbot_run(results: Sequence[Mapping[str, Any]], chatbot: str = "") -> None:
     """The ``ingest-chatbot`` run: one row per source."""
+    ready = sum(1 for r in results if r["status"] == "ready")
     lines = [
+        f"**{chatbot or 'chatbot'}**: {len(results)} sources, {ready} ready,"
+        f" {len(results) - ready} failed",
+        "",
         "| source | status | chunks | embedded | reused | error |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['source']} | {r['status']} | {r['chunks']} | {r['embedded']} | {r['reused']}"
-            f" | {r['error'] or ''} |"
+            f"| {_cell(file_name(str(r['source'])))} | {r['status']} | {r['chunks']}"
+            f" | {r['embedded']} | {r['reused']} | {_cell(r['error'] or '')} |"
         )
-    markdown("ingestion-summary", "\n".join(lines), "Ingestion summary")
+    markdown("ingestion-summary", "\n".join(lines), f"Ingestion summary: {chatbot}".strip(": "))
+
+
+def _cell(text: str) -> str:
+    """Text in a markdown table cell: its pipes escaped, on one line."""
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -18,25 +18,34 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.settings import get_settings
+from db import chatbots as chatbots_db
 from db import open_pool
+from db.chatbots import Chatbot
 from flows import artifacts
+from flows.labels import label_run, resolving
+from flows.stage_logs import logged
 from flows.tasks import stage_task
 from pipeline.run import job as lifecycle
-from pipeline.run.line import LOOKAHEAD, Line, Outcome, Which, chosen, in_line
+from pipeline.run import refs
+from pipeline.run.line import LOOKAHEAD, Line, Outcome, Which, in_line
 from pipeline.run.line import pipelined as overlapped
 from pipeline.run.result import SourceResult
 from pipeline.stages import chunking, embedding, loading, parsing, storing
 
 # ``ingest-data-source``: each stage is a task run of the flow run. Embedding is not retried
 # here: the embedding client already retries within its budget (INTAJ_OPENAI_MAX_RETRIES), and
-# retries at both levels would multiply it.
-STAGE_TASKS = lifecycle.Stages(
-    stage_task(loading.load, "load", retry=True),
-    stage_task(parsing.parse, "parse"),
-    stage_task(chunking.chunk, "chunk"),
-    stage_task(embedding.embed, "embed"),
-    stage_task(storing.store, "store", retry=True),
+# retries at both levels would multiply it. Each stage logs what it did (flows/stage_logs.py).
+STAGE_TASKS = logged(
+    lifecycle.Stages(
+        stage_task(loading.load, "load", retry=True),
+        stage_task(parsing.parse, "parse"),
+        stage_task(chunking.chunk, "chunk"),
+        stage_task(embedding.embed, "embed"),
+        stage_task(storing.store, "store", retry=True),
+    )
 )
+# ``ingest-chatbot``: the stages as plain calls inside each source's task run, logged too.
+LINE_STAGES = logged(lifecycle.PLAIN_STAGES)
 
 
 def _hooks() -> lifecycle.Hooks:
@@ -50,11 +59,28 @@ def _hooks() -> lifecycle.Hooks:
 def ingest_data_source(source_id: str) -> dict[str, Any]:
     """Fetch, parse, chunk, embed and store one data source. Its previous chunks stay in
     place until the new set is complete; a failure leaves them and marks the source failed
-    (and fails this flow run)."""
-    result, error = ingest_one(source_id)
+    (and fails this flow run). Each upload starts one run of this flow.
+
+    Args:
+        source_id: The source: its file name (e.g. `northwind-handbook.pdf`), its URL, or its
+            id (`intaj source list --chatbot NAME --json` shows them). A file name that two
+            chatbots have is refused with both listed: enter the id then.
+    """
+    settings = get_settings()
+    with resolving():
+        source = refs.source(open_pool(settings), source_id)
+    name = refs.label(source)
+    label_run(f"ingest {name}", _owner(source.chatbot_id), [name])
+    result, error = ingest_one(source.id)
     if error is not None:
         raise error
     return result.as_json()
+
+
+def _owner(chatbot_id: str) -> Chatbot | None:
+    """The source's chatbot, for the run's tags (None if it was deleted meanwhile)."""
+    with open_pool(get_settings()).connection() as conn:
+        return chatbots_db.get(conn, chatbot_id=chatbot_id)
 
 
 def ingest_one(source_id: str) -> Outcome:
@@ -65,26 +91,40 @@ def ingest_one(source_id: str) -> Outcome:
 
 @flow(name="ingest-chatbot", log_prints=False)
 def ingest_chatbot(
-    chatbot_id: str, which: Which = "all", source_ids: list[str] | None = None
+    chatbot_id: str, which: Which = "all", source_ids: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Ingest a chatbot's sources; one failing source never stops the others.
 
-    Each source is one task run of this flow run (``ingest-source``; its stage times are in
-    its artifact and its ``ingestion_runs`` row). The sources run as a pipeline
-    (``pipeline/run/line.py``): while one embeds, the next are prepared and the one before is
-    stored; results come back in order. The Prefect server records every task run, and on the
-    2-core development machine five per source cost it about 5 s of CPU per 18 sources, taken
-    from the embedder (docs/orchestration.md): hence one task run per source, not per stage."""
-    settings = get_settings()
-    sources = chosen(open_pool(settings), chatbot_id, which, source_ids)
+    Each source is one task run of this flow run (``ingest-source``), named after its file;
+    the run's summary artifact lists them.
+
+    Args:
+        chatbot_id: The chatbot: its name (e.g. `demo`) or its id, as `intaj chatbot list`
+            shows them.
+        which: Which of its sources: `all`, `pending` (never ingested), `failed`, or
+            `pending_or_failed`.
+        source_ids: Only these sources: file names (e.g. `northwind-handbook.pdf`), URLs or
+            ids, as `intaj source list` shows them. Empty: every source of the chatbot.
+    """
+    # The sources run as a pipeline (pipeline/run/line.py): while one embeds, the next are
+    # prepared and the one before is stored; results come back in order. The Prefect server
+    # records every task run, and on the 2-core development machine five per source cost it
+    # about 5 s of CPU per 18 sources, taken from the embedder (docs/orchestration.md): hence
+    # one task run per source, not per stage.
+    pool = open_pool(get_settings())
+    with resolving():
+        bot = refs.chatbot(pool, chatbot_id)
+        sources = refs.chosen(pool, bot, which, source_ids)
+    names = [refs.label(s) for s in sources]
+    only = f" {names[0]}" if len(names) == 1 else f": {len(names)} sources"
+    label_run(f"ingest {bot.name}{only}", bot, names)
     results = []
-    for result, error in pipelined(
-        [s.id for s in sources], names=[s.name or s.path for s in sources]
-    ):
+    outcomes = pipelined([s.id for s in sources], names=names)
+    for name, (result, error) in zip(names, outcomes, strict=True):
         if error is not None:
-            get_run_logger().warning("source %s failed: %s", result.source, result.error)
+            get_run_logger().warning("source %s failed: %s", name, result.error)
         results.append(result.as_json())
-    artifacts.chatbot_run(results)
+    artifacts.chatbot_run(results, chatbot=bot.name)
     return results
 
 
@@ -102,7 +142,7 @@ class SourceFailed(Exception):
 def ingest_source(source_id: str, name: str, line: Line, index: int) -> SourceResult:
     """One source of ``ingest-chatbot`` (:func:`pipeline.run.line.in_line`). Raises
     :class:`SourceFailed` when the source failed."""
-    result, error = in_line(source_id, line, index, lifecycle.PLAIN_STAGES, _hooks())
+    result, error = in_line(source_id, line, index, LINE_STAGES, _hooks())
     if error is not None:
         raise SourceFailed(result, error)
     return result

@@ -7,7 +7,7 @@ development machine a small upload took 34 s from trigger to ready that way, aga
 for a listener that keeps the model (docs/orchestration.md). This worker is the deployed form
 of that warm process:
 
-- on start it creates (or updates) every deployment (``<flow>/intaj``, no work pool: what
+- on start it creates (or updates) every deployment (``<flow>/<flow>``, no work pool: what
   ``prefect.serve`` creates), loads the default embedding model, readies the parse sandbox
   and imports Prefect's flow and task engines;
 - every ``poll_seconds`` it asks the server for the scheduled runs of those deployments (the
@@ -36,7 +36,7 @@ from typing import Any
 from uuid import UUID
 
 from core.settings import Settings
-from flows.deployments import DEPLOYMENT_NAME, flows
+from flows.deployments import deployment, flows
 from pipeline.embed import get_embedder
 from pipeline.embed.registry import loads
 from pipeline.embed.runtime import pending_build
@@ -56,16 +56,10 @@ def warm_up(settings: Settings) -> None:
     import prefect.task_engine  # noqa: F401
 
 
-def register(name: str = DEPLOYMENT_NAME) -> dict[UUID, Any]:
-    """Create or update every flow's deployment ``<flow>/<name>``; returns the flow of each
+def register() -> dict[UUID, Any]:
+    """Create or update every flow's deployment ``<flow>/<flow>``; returns the flow of each
     deployment id."""
-    served: dict[UUID, Any] = {}
-    for f in flows():
-        deployment = f.to_deployment(
-            name=name, tags=["intaj"], description=(f.description or "").strip()
-        )
-        served[deployment.apply()] = f
-    return served
+    return {deployment(f).apply(): f for f in flows()}
 
 
 @dataclass
@@ -75,7 +69,6 @@ class WarmWorker:
     settings: Settings
     limit: int = 4
     poll_seconds: float = 0.5
-    name: str = DEPLOYMENT_NAME
     stop: threading.Event = field(default_factory=threading.Event)
     announce: Callable[[str], None] = log.info
     finished: int = 0
@@ -85,13 +78,13 @@ class WarmWorker:
     def run(self) -> None:
         from prefect.client.orchestration import get_client
 
-        served = register(self.name)
+        served = register()
         building = pending_build(self.settings)
         if building is not None:
             self.announce(f"building the embedding model's runtime file once ({building})")
         warm_up(self.settings)
         self.announce(
-            f"serving {len(served)} deployments ({self.name}) in this process: at most"
+            f"serving {len(served)} deployments in this process: at most"
             f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
             f" {self._loads()}"
         )
@@ -145,6 +138,8 @@ class WarmWorker:
             name = flow_run.name
             state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
             outcome = state.type.value.lower()
+            with get_client(sync_client=True) as client:  # the flow names its run itself
+                name = client.read_flow_run(flow_run_id).name
         except BaseException as e:  # Abort (cancelled meanwhile) or a bug: the worker goes on
             log.warning("flow run %s (%s) ended with %r", name, flow.name, e)
         finally:

@@ -232,22 +232,31 @@ def test_deployments_render_typed_forms_and_rerun_with_new_parameters(
             f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()
         }
     assert set(by_name) >= {
-        "ingest-data-source/intaj", "ingest-chatbot/intaj", "sync-faqs/intaj",
-        "reembed-chatbot/intaj", "retry-failed/intaj",
+        "ingest-data-source/ingest-data-source", "ingest-chatbot/ingest-chatbot",
+        "sync-faqs/sync-faqs", "reembed-chatbot/reembed-chatbot", "retry-failed/retry-failed",
     }  # fmt: skip
     schema = {n: d.parameter_openapi_schema for n, d in by_name.items()}
-    assert schema["ingest-data-source/intaj"]["required"] == ["source_id"]
-    which = schema["ingest-chatbot/intaj"]["properties"]["which"]
+    assert schema["ingest-data-source/ingest-data-source"]["required"] == ["source_id"]
+    which = schema["ingest-chatbot/ingest-chatbot"]["properties"]["which"]
     assert which["enum"] == ["all", "pending", "failed", "pending_or_failed"]
-    limit = schema["retry-failed/intaj"]["properties"]["limit"]
+    limit = schema["retry-failed/retry-failed"]["properties"]["limit"]
     assert (limit["type"], limit["minimum"], limit["default"]) == ("integer", 1, 100)
-    assert schema["reembed-chatbot/intaj"]["properties"]["drop_previous"]["type"] == "boolean"
+    drop = schema["reembed-chatbot/reembed-chatbot"]["properties"]["drop_previous"]
+    assert drop["type"] == "boolean"
+    undescribed = [
+        f"{n}: {p}" for n, s in schema.items() for p, v in s["properties"].items()
+        if not v.get("description") or "anyOf" in v
+    ]  # fmt: skip
+    assert undescribed == []  # every parameter described in the UI's form, none "type None"
     bot = make_chatbot()
     first = run_deployment(
-        "retry-failed/intaj", parameters={"chatbot_id": bot.id}, timeout=120, poll_interval=1
+        "retry-failed/retry-failed",
+        parameters={"chatbot_id": bot.id},
+        timeout=120,
+        poll_interval=1,
     )
     again = run_deployment(
-        "retry-failed/intaj",
+        "retry-failed/retry-failed",
         parameters={"chatbot_id": bot.id, "limit": 5, "error_codes": ["worker_lost"]},
         timeout=120,
         poll_interval=1,
@@ -256,7 +265,7 @@ def test_deployments_render_typed_forms_and_rerun_with_new_parameters(
         assert run.state is not None and run.state.is_completed(), run.state
     assert again.parameters["limit"] == 5
     with pytest.raises(Exception, match=r"(?i)valid|schema|limit"):
-        run_deployment("retry-failed/intaj", parameters={"limit": 0}, timeout=0)
+        run_deployment("retry-failed/retry-failed", parameters={"limit": 0}, timeout=0)
 
 
 def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
@@ -273,7 +282,7 @@ def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
         for i in range(3)
     )  # pending: no listener runs here, the flow runs claim them themselves
     run = run_deployment(
-        "ingest-data-source/intaj",
+        "ingest-data-source/ingest-data-source",
         parameters={"source_id": first},
         timeout=120,
         poll_interval=1,
@@ -281,7 +290,7 @@ def test_warm_worker_runs_deployment_runs_in_its_process_loading_the_model_once(
     )
     with get_client(sync_client=True) as client:
         # Two runs as the UI's "Run" / "Custom run" makes them, at once (the worker's limit is 2)
-        deployment = client.read_deployment_by_name("ingest-data-source/intaj")
+        deployment = client.read_deployment_by_name("ingest-data-source/ingest-data-source")
         reruns = [
             client.create_flow_run_from_deployment(deployment.id, parameters={"source_id": s})
             for s in (second, third)
@@ -313,8 +322,8 @@ def test_listener_dispatch_creates_deployment_runs_with_one_client(
     api: str, served: Any, pool: ConnectionPool, settings: Settings, make_chatbot: Any
 ) -> None:
     """`intaj listen`'s dispatcher keeps one Prefect client and the deployment's id: each
-    claim becomes a run of ingest-data-source/intaj that the warm worker takes, and the same
-    claim dispatched twice is one run (its idempotency key)."""
+    claim becomes a run of ingest-data-source/ingest-data-source that the warm worker takes,
+    and the same claim dispatched twice is one run (its idempotency key)."""
     from flows.trigger import Dispatcher
 
     bot = make_chatbot()

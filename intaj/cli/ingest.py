@@ -80,18 +80,24 @@ def source_add(
 
 @source_app.command("list")
 def source_list(chatbot: ChatbotOpt, as_json: JsonOpt = False) -> None:
-    """Show CHATBOT's data sources and their ingestion state."""
+    """Show CHATBOT's data sources and their ingestion state, with the ids and file names
+    the Prefect flows' forms accept (docs/orchestration.md, "For data teams")."""
     from intaj import records, services
+    from pipeline.run.refs import label
 
     ctx = services.context()
-    rows = records.sources(ctx, services.chatbot(ctx, chatbot))
+    bot = services.chatbot(ctx, chatbot)
+    rows = records.sources(ctx, bot)
     if as_json:
         emit([
             {"id": s.id, "type": s.type, "path": s.path, "name": s.name, "status": s.status,
-             "chunks": s.chunk_count, "error": s.error, "last_ingested_at": s.last_ingested_at}
+             "chunks": s.chunk_count, "error": s.error, "last_ingested_at": s.last_ingested_at,
+             "file": label(s), "error_code": s.error_code, "chatbot_id": bot.id,
+             "chatbot": bot.name}
             for s in rows
         ])  # fmt: skip
         return
+    typer.echo(f"chatbot {bot.name}  {bot.id}")
     for s in rows:
         line = f"{s.status:<10} {s.chunk_count:>5} chunks  {s.type:<5} {s.name or s.path}  {s.id}"
         typer.echo(line + (f"\n           error: {s.error}" if s.error else ""))

@@ -97,7 +97,7 @@ def serve_flows(
         ),
     ] = False,
 ) -> None:
-    """Serve every flow as a deployment (named `intaj`) against the Prefect server in
+    """Serve every flow as a deployment (`<flow>/<flow>`) against the Prefect server in
     PREFECT_API_URL, polling every half second. Flow runs execute in this process, which keeps the
     embedding model loaded (each run logs the model loads so far); stops on SIGINT/SIGTERM
     once the runs in flight are done."""

@@ -11,11 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from typing import Any, Literal
 
-from psycopg_pool import ConnectionPool
-
 from core.errors import IntajError
-from db import sources as sources_db
-from db.sources import DataSource
 from pipeline.run import job as lifecycle
 from pipeline.run.result import SourceResult
 
@@ -149,16 +145,3 @@ def pipelined(
 
 
 Which = Literal["all", "pending", "failed", "pending_or_failed"]
-
-
-def chosen(
-    pool: ConnectionPool, chatbot_id: str, which: Which, source_ids: Sequence[str] | None
-) -> list[DataSource]:
-    """A chatbot's sources to run: ``source_ids`` (in the order given) or all, of those the
-    ones whose status ``which`` names."""
-    with pool.connection() as conn:
-        sources = sources_db.list_for(conn, chatbot_id=chatbot_id)
-    if source_ids is not None:
-        by_id = {s.id: s for s in sources}
-        sources = [by_id[i] for i in dict.fromkeys(source_ids) if i in by_id]
-    return [s for s in sources if which == "all" or s.status in which.split("_or_")]
