@@ -67,7 +67,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
             chatbots have is refused with both listed: enter the id then.
     """
     settings = get_settings()
-    with resolving():
+    with resolving(f"ingest {source_id}"):
         source = refs.source(open_pool(settings), source_id)
     name = refs.label(source)
     label_run(f"ingest {name}", _owner(source.chatbot_id), [name])
@@ -112,7 +112,7 @@ def ingest_chatbot(
     # about 5 s of CPU per 18 sources, taken from the embedder (docs/orchestration.md): hence
     # one task run per source, not per stage.
     pool = open_pool(get_settings())
-    with resolving():
+    with resolving(f"ingest {chatbot_id}"):
         bot = refs.chatbot(pool, chatbot_id)
         sources = refs.chosen(pool, bot, which, source_ids)
     names = [refs.label(s) for s in sources]

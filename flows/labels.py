@@ -55,8 +55,11 @@ def tags_for(bot: Chatbot | None, sources: Sequence[str]) -> list[str]:
     return found + [f"source:{s}" for s in list(dict.fromkeys(sources))[:SOURCE_TAGS]]
 
 
-def label_run(name: str, bot: Chatbot | None = None, sources: Sequence[str] = ()) -> None:
-    """Name the current flow run ``name`` and add its tags (see the module's docstring)."""
+def label_run(
+    name: str, bot: Chatbot | None = None, sources: Sequence[str] = (), *, say: bool = True
+) -> None:
+    """Name the current flow run ``name`` and add its tags (see the module's docstring);
+    ``say``: log what it runs on."""
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         return
@@ -75,8 +78,11 @@ def label_run(name: str, bot: Chatbot | None = None, sources: Sequence[str] = ()
         logger.warning("could not name this run %r: %s", name, e)
         return
     run.name, run.tags = name, tags
+    if not say:
+        return
     what = f"chatbot {bot.name} ({bot.id})" if bot is not None else "every chatbot"
-    logger.info("%s: %s%s", name, what, f", {len(sources)} sources" if sources else "")
+    shown = ", ".join(sources[:SOURCE_TAGS]) + (", ..." if len(sources) > SOURCE_TAGS else "")
+    logger.info("%s%s", what, f"; {len(sources)} sources: {shown}" if sources else "")
 
 
 def _update(flow_run_id: Any, name: str, tags: list[str]) -> None:
@@ -87,11 +93,13 @@ def _update(flow_run_id: Any, name: str, tags: list[str]) -> None:
 
 
 @contextmanager
-def resolving() -> Iterator[None]:
+def resolving(title: str) -> Iterator[None]:
     """Around the resolution of a run's parameters: a chatbot or source that does not resolve
-    fails the run at once, its one-line reason logged first in the run's logs."""
+    fails the run at once, its one-line reason logged first in the run's logs, and the run
+    named ``<title>: refused`` (with its trigger tag) so it can be found."""
     try:
         yield
     except IntajError as e:
         get_run_logger().error("%s", e.message)
+        label_run(f"{title}: refused", say=False)
         raise

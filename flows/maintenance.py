@@ -46,7 +46,7 @@ def sync_faqs(chatbot_id: str) -> dict[str, int]:
     """
     settings = get_settings()
     pool = open_pool(settings)
-    with resolving():
+    with resolving(f"sync-faqs {chatbot_id}"):
         bot = refs.chatbot(pool, chatbot_id)
     label_run(f"sync-faqs {bot.name}", bot)
     embedder = get_embedder(settings, loading.model_for(pool, settings, bot.id))
@@ -86,7 +86,7 @@ def reembed_chatbot(
     """
     settings = get_settings()
     pool = open_pool(settings)
-    with resolving():
+    with resolving(f"reembed {chatbot_id}"):
         bot = refs.chatbot(pool, chatbot_id)
     label_run(f"reembed {bot.name} -> {model}", bot)
     rows: list[dict[str, Any]] = []
@@ -132,7 +132,7 @@ def retry_failed(
     """
     settings = get_settings()
     pool = open_pool(settings)
-    with resolving():
+    with resolving(f"retry-failed {chatbot_id}"):
         bot = refs.chatbot(pool, chatbot_id) if chatbot_id.strip() else None
     label_run(f"retry-failed {bot.name if bot else 'every chatbot'}", bot)
     if sweep_first:

@@ -102,14 +102,16 @@ def intaj_cmd(*args: str) -> list[str]:
 
 
 @contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME; yields the API URL."""
+def prefect_server(home: Path, *, ui: bool = False) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME; yields the API URL.
+    ``ui``: with its UI (on a port other than 4200 the UI needs PREFECT_UI_API_URL)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = child_env(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
+        PREFECT_UI_ENABLED=str(ui).lower(),
+        **({"PREFECT_UI_API_URL": url} if ui else {}),
     )
     env.pop("PREFECT_API_URL", None)
     args = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]

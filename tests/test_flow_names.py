@@ -174,3 +174,6 @@ def test_a_run_by_names_is_named_tagged_and_logged_stage_by_stage(
     line = "no chatbot has a source 'no-such-file.pdf'"
     assert line in str(wrong.message)
     assert any(m.startswith(line) for m in _run_logs(wrong.state_details.flow_run_id))
+    with get_client(sync_client=True) as client:
+        refused = client.read_flow_run(wrong.state_details.flow_run_id)  # type: ignore[arg-type]
+    assert refused.name == "ingest no-such-file.pdf: refused" and "trigger:cli" in refused.tags
