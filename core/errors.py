@@ -13,6 +13,7 @@
     ├── AuthUnavailableError the signing keys to check a token cannot be fetched
     ├── ForbiddenError       a request this caller may not make here (a widget off its sites)
     ├── RateLimitedError     too many requests; ``retry_after`` seconds to wait
+    ├── PlanLimitError       over a limit of the owner's plan (the limit, usage and plan named)
     └── InputError           input that can never work as given
         ├── OriginError      not a web origin (``scheme://host[:port]``)
         └── EventError       a webhook event of the wrong shape (its field named)
@@ -96,6 +97,18 @@ class RateLimitedError(IntajError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None):
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class PlanLimitError(IntajError):
+    """Work refused because it would take the owner past a limit of their plan
+    (``pipeline/plans.py``): ``limit`` names it, ``usage`` is what they have, ``allowed`` the
+    plan's number, ``plan`` the plan (``profiles.subscription``)."""
+
+    code = "plan_limit"
+
+    def __init__(self, message: str, *, limit: str, usage: int, allowed: int, plan: str):
+        super().__init__(message)
+        self.limit, self.usage, self.allowed, self.plan = limit, usage, allowed, plan
 
 
 class InputError(IntajError):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.settings_operations import OperationsSettings  # plans, metrics (issue 27)
 from core.settings_services import ServicesSettings  # the local services (issue 29)
 from core.settings_whatsapp import WhatsAppSettings  # the WhatsApp block (issue 30)
 
@@ -27,7 +28,7 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "intaj"
 
 
-class Settings(ServicesSettings, WhatsAppSettings, BaseSettings):
+class Settings(OperationsSettings, ServicesSettings, WhatsAppSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTAJ_", extra="ignore")
 
     # Where the embedded database, local storage and caches live.

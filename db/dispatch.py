@@ -2,15 +2,21 @@
 
 A *claim* moves a data source from ``pending`` (or ``failed``, for retries) to ``processing``
 with one conditional UPDATE, so of several listeners racing for the same row exactly one
-wins. A *lease* is an ingestion run's heartbeat: a run whose heartbeat is older than the lease
+wins. Given the plans (``db/plans.py``), a claim takes only sources within their owner's plan;
+:func:`refuse_over_plan` fails the others (``plan_limit``) before they are ever claimed.
+
+A *lease* is an ingestion run's heartbeat: a run whose heartbeat is older than the lease
 lost its worker (killed, machine gone), and the sweeper fails it and its source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+
+from db.plans import PLAN_LIMIT, PlanParams
 
 CHANNEL = "intaj_data_source"
 WORKER_LOST = "worker_lost"
@@ -35,17 +41,72 @@ _CLAIM = (
     " updated_at = now()"
 )
 _RETURNING = " RETURNING id::text, chatbot_id::text, ingest_attempts"
+NO_PLANS = {"plans": None, "local_email": None, "local_plan": None}
+
+
+def within_plan(row: str) -> str:
+    """SQL: ``AND`` the source ``row`` is within its owner's plan (or no plans are given)."""
+    return (
+        f" AND (%(plans)s::jsonb IS NULL OR intaj_over_plan({row}, %(plans)s::jsonb,"
+        " %(local_email)s, %(local_plan)s) IS NULL)"
+    )
+
+
+_WITHIN = within_plan("data_sources")
 
 
 def claim(
-    conn: psycopg.Connection, *, source_id: str, from_status: tuple[str, ...] = ("pending",)
+    conn: psycopg.Connection,
+    *,
+    source_id: str,
+    from_status: tuple[str, ...] = ("pending",),
+    plans: PlanParams | None = None,
 ) -> Claim | None:
-    """Claim one source if it is still in ``from_status``; None when another process won."""
+    """Claim one source if it is still in ``from_status`` (and, given ``plans``, within its
+    owner's plan: else failed by :func:`refuse_over_plan`); None when another process won or
+    the plan refused it."""
+    if plans is not None:
+        refuse_over_plan(conn, plans=plans, source_id=source_id, from_status=from_status)
     row = conn.execute(
-        _CLAIM + " WHERE id = %s AND status = ANY(%s)" + _RETURNING,
-        (source_id, list(from_status)),
+        _CLAIM + " WHERE id = %(id)s AND status = ANY(%(s)s)" + _WITHIN + _RETURNING,
+        {"id": source_id, "s": list(from_status), **(plans.sql() if plans else NO_PLANS)},
     ).fetchone()
     return None if row is None else Claim(*row)
+
+
+def refuse_over_plan(
+    conn: psycopg.Connection,
+    *,
+    plans: PlanParams,
+    source_id: str | None = None,
+    from_status: tuple[str, ...] = ("pending",),
+) -> list[tuple[str, dict[str, Any]]]:
+    """Fail the sources in ``from_status`` (``source_id``, or all) that are over their owner's
+    plan, with ``plan_limit`` and the reason's message: never claimed, never stored. (source
+    id, reason) of each; a reason has ``limit``, ``usage``, ``allowed``, ``plan``, ``message``."""
+    rows = conn.execute(
+        "UPDATE data_sources s SET status = 'failed', error_code = %(code)s,"
+        " error = r.over ->> 'message', updated_at = now() FROM (SELECT d.id,"
+        " intaj_over_plan(d, %(plans)s::jsonb, %(local_email)s, %(local_plan)s) AS over"
+        " FROM data_sources d WHERE d.status = ANY(%(s)s)"
+        " AND (%(id)s::uuid IS NULL OR d.id = %(id)s::uuid) FOR UPDATE SKIP LOCKED) r"
+        " WHERE s.id = r.id AND r.over IS NOT NULL RETURNING s.id::text, r.over",
+        {"code": PLAN_LIMIT, "s": list(from_status), "id": source_id, **plans.sql()},
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def claim_ids(
+    conn: psycopg.Connection, *, ids: list[str], from_status: tuple[str, ...]
+) -> list[Claim]:
+    """Claim those of ``ids`` still in ``from_status``, skipping rows another process is
+    claiming (``db/fair_claims.py`` chooses them)."""
+    rows = conn.execute(
+        _CLAIM + " WHERE id IN (SELECT id FROM data_sources WHERE id = ANY(%(ids)s::uuid[])"
+        " AND status = ANY(%(s)s) FOR UPDATE SKIP LOCKED)" + _RETURNING,
+        {"ids": ids, "s": list(from_status)},
+    ).fetchall()
+    return [Claim(*r) for r in rows]
 
 
 def claim_next(
@@ -54,13 +115,24 @@ def claim_next(
     from_status: tuple[str, ...] = ("pending",),
     chatbot_id: str | None = None,
     limit: int = 1,
+    plans: PlanParams | None = None,
 ) -> list[Claim]:
-    """Claim up to ``limit`` sources, oldest first, skipping rows another process is claiming."""
+    """Claim up to ``limit`` sources, oldest first, skipping rows another process is claiming
+    (and, given ``plans``, failing those over their owner's plan: :func:`refuse_over_plan`)."""
+    if plans is not None:
+        refuse_over_plan(conn, plans=plans, from_status=from_status)
     rows = conn.execute(
         _CLAIM + " WHERE id IN (SELECT id FROM data_sources WHERE status = ANY(%(s)s)"
         " AND (%(c)s::uuid IS NULL OR chatbot_id = %(c)s::uuid)"
-        " ORDER BY created_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED)" + _RETURNING,
-        {"s": list(from_status), "c": chatbot_id, "n": limit},
+        + _WITHIN
+        + " ORDER BY created_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
+        + _RETURNING,
+        {
+            "s": list(from_status),
+            "c": chatbot_id,
+            "n": limit,
+            **(plans.sql() if plans else NO_PLANS),
+        },
     ).fetchall()
     return [Claim(*r) for r in rows]
 
@@ -206,3 +278,9 @@ def failed_ids(
         {"c": chatbot_id, "e": error_codes, "n": limit},
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def queue_depth(conn: psycopg.Connection) -> dict[str, int]:
+    """How many data sources are in each status (the ingestion queue; core/metrics.py)."""
+    rows = conn.execute("SELECT status, count(*) FROM data_sources GROUP BY status").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}

@@ -4,7 +4,8 @@ A listener LISTENs on ``intaj_data_source`` over a direct connection (never a tr
 pooler: no LISTEN there). For each notification, on start and then every
 ``listen_sweep_seconds`` (catch-up on anything missed while it was down), it *claims* pending
 sources with a conditional UPDATE (pending -> processing), so two listeners never start the
-same one, and dispatches each claim:
+same one, owner by owner in turn while run slots are free (``INTAJ_INGEST_FAIR``,
+``db/fair_claims.py``: one owner's backlog does not hold the others'), and dispatches each:
 
 - ``deployment`` mode (PREFECT_API_URL set): a flow run of the ``ingest-data-source``
   deployment (one Prefect client for the listener's life) with the idempotency key
@@ -32,12 +33,15 @@ from psycopg_pool import ConnectionPool
 from core.errors import DatabaseError
 from core.settings import Settings
 from db import dispatch as dispatch_db
-from db import sources as sources_db
 from db.connection import connect, database_url
 from db.dispatch import Claim
+from db.fair_claims import Fairness, claim_next_fair
 from flows.sweep import prefect_api_url, sweep
-from pipeline import status
-from pipeline.sources.registration import register_stored
+from flows.webhook_events import Accepted as Accepted  # the webhooks' work, re-exported
+from flows.webhook_events import accept_database_event as accept_database_event
+from flows.webhook_events import accept_storage_event as accept_storage_event
+from flows.webhook_events import kick as kick
+from pipeline import plans
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +66,44 @@ class Dispatcher:
     _prefect: Any = None
     _deployment_id: Any = None
 
-    def trigger(self, source_id: str) -> Claim | None:
-        """Claim ``source_id`` if still pending and dispatch it; None if someone else has it."""
+    def trigger(self, note: str, stop: threading.Event | None = None) -> Claim | None:
+        """A notification: a source made pending (its id) or one that finished (``done:<id>``).
+        Fair (INTAJ_INGEST_FAIR), either wakes :meth:`drain`, which claims in fair order while
+        slots are free: the claim of ``note``'s source if it got one. Otherwise a pending one
+        is claimed (within its plan) and dispatched at once; None if someone else has it."""
+        if self.settings.ingest_fair:
+            first = len(self.dispatched)
+            self.drain(stop)
+            return next((c for c in self.dispatched[first:] if c.source_id == note), None)
+        if note.startswith("done:"):
+            return None
         with self.pool.connection() as conn:
-            claimed = dispatch_db.claim(conn, source_id=source_id)
+            claimed = dispatch_db.claim(conn, source_id=note, plans=plans.params(self.settings))
         if claimed is not None:
             self.dispatch(claimed)
         return claimed
 
     def drain(self, stop: threading.Event | None = None) -> int:
-        """Claim and dispatch every pending source (catch-up). Returns how many."""
+        """Claim and dispatch every pending source it may (catch-up): all of them, oldest first,
+        or, fair, in fair order while slots are free (db/fair_claims.py). Returns how many."""
         count = 0
         batch = 1 if self.mode == "in-process" else SWEEP_BATCH
         while stop is None or not stop.is_set():
             with self.pool.connection() as conn:
-                claims = dispatch_db.claim_next(conn, limit=batch)
+                claims = self._claim_next(conn, batch)
             if not claims:
                 break
             for c in claims:
                 self.dispatch(c)
             count += len(claims)
         return count
+
+    def _claim_next(self, conn: Any, batch: int) -> list[Claim]:
+        limits, settings = plans.params(self.settings), self.settings
+        if not settings.ingest_fair:
+            return dispatch_db.claim_next(conn, limit=batch, plans=limits)
+        fair = Fairness(settings.ingest_max_in_flight, settings.ingest_owner_max_in_flight)
+        return claim_next_fair(conn, fairness=fair, limit=batch, plans=limits)
 
     def dispatch(self, claimed: Claim) -> None:
         try:
@@ -204,7 +225,7 @@ class Listener:
             while not self.stop.is_set():
                 wait = max(0.05, min(1.0, self._next_sweep - time.monotonic()))
                 for note in conn.notifies(timeout=wait, stop_after=1):
-                    self._guarded(self.dispatcher.trigger, note.payload)
+                    self._guarded(self.dispatcher.trigger, note.payload, self.stop)
                 if time.monotonic() >= self._next_sweep:
                     self._catch_up()
 
@@ -225,70 +246,3 @@ class Listener:
         except Exception as e:
             log.warning("dispatch failed (retried by the next sweep): %s", e)
             return None
-
-
-# --- webhooks (intaj/http/webhooks.py is the HTTP edge) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What a webhook did: the sources it made pending, and those dispatched right away."""
-
-    pending: list[str]
-    dispatched: list[str]
-    ignored: str | None = None
-
-
-def accept_database_event(pool: ConnectionPool, payload: dict[str, Any]) -> Accepted:
-    """A Supabase Database webhook on ``data_sources``: an INSERT is pending already; an UPDATE
-    that changed the path (a re-upload) is made pending again."""
-    if payload.get("table") != "data_sources":
-        return Accepted([], [], ignored=f"table {payload.get('table')!r} is not data_sources")
-    kind, record = payload.get("type"), payload.get("record") or {}
-    source_id = record.get("id")
-    if kind not in ("INSERT", "UPDATE") or not source_id:
-        return Accepted([], [], ignored=f"{kind} events need no ingestion")
-    old = payload.get("old_record") or {}
-    if kind == "UPDATE" and old.get("path") != record.get("path"):
-        status.pending(pool, source_id=str(source_id))
-    with pool.connection() as conn:
-        found = sources_db.get(conn, source_id=str(source_id))
-    if found is None or found.status != "pending":
-        return Accepted([], [], ignored="the source is not pending")
-    return Accepted([found.id], [])
-
-
-def accept_storage_event(
-    pool: ConnectionPool, settings: Settings, payload: dict[str, Any]
-) -> Accepted:
-    """A Supabase Storage upload (a Database webhook on ``storage.objects``, or a plain
-    ``{"bucket", "name"}``) for a key made by ``upload_key``: ``{chatbot_id}/{uuid}/{file}``.
-    The source at ``supabase://bucket/name`` is made pending (re-upload) or created."""
-    record = payload.get("record") or payload
-    bucket = record.get("bucket_id") or record.get("bucket")
-    name = record.get("name") or record.get("key")
-    if payload.get("type") == "DELETE" or not bucket or not name:
-        return Accepted([], [], ignored="not an object-created event with a bucket and name")
-    registered = register_stored(pool, path=f"supabase://{bucket}/{name}", key=str(name))
-    if registered.source is None:
-        return Accepted([], [], ignored=registered.error)
-    return Accepted([registered.source.id], [])
-
-
-def kick(pool: ConnectionPool, settings: Settings, accepted: Accepted) -> Accepted:
-    """Dispatch accepted sources now when a Prefect server is configured; otherwise they stay
-    pending and the listener (woken by the same NOTIFY) takes them."""
-    if not accepted.pending or not prefect_api_url():
-        return accepted
-    dispatcher = Dispatcher(pool, settings, "deployment")
-    done = []
-    try:
-        for source_id in accepted.pending:
-            try:
-                if dispatcher.trigger(source_id) is not None:
-                    done.append(source_id)
-            except Exception as e:  # the claim was given back: the listener's sweep retries it
-                log.warning("could not dispatch source %s now: %s", source_id, e)
-    finally:
-        dispatcher.close()
-    return Accepted(accepted.pending, done)

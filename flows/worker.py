@@ -37,6 +37,7 @@ from uuid import UUID
 
 from core.settings import Settings
 from flows.deployments import deployment, flows
+from flows.worker_metrics import serve_metrics
 from pipeline.embed import get_embedder
 from pipeline.embed.registry import loads
 from pipeline.embed.runtime import pending_build
@@ -79,6 +80,7 @@ class WarmWorker:
         from prefect.client.orchestration import get_client
 
         served = register()
+        serve_metrics(self.settings, self.announce)  # /metrics (flows/worker_metrics.py)
         building = pending_build(self.settings)
         if building is not None:
             self.announce(f"building the embedding model's runtime file once ({building})")

@@ -18,8 +18,12 @@ from db.faqs import Faq
 from db.migrate import Migration
 from db.sources import DataSource
 from intaj.services import Context
+from pipeline import plans
 from pipeline.embed import embedder_of
 from pipeline.faqs import FaqSync, sync
+
+# The connections a plan counts, by platform (a website widget made as a plain connection too).
+PLAN_COUNTED = {"website": "widgets", "whatsapp": "whatsapp_connections"}
 
 
 def sources(ctx: Context, bot: Chatbot) -> list[DataSource]:
@@ -46,10 +50,13 @@ def delete_faq(ctx: Context, faq_id: str) -> bool:
 
 
 def add_connection(ctx: Context, bot: Chatbot, platform: str, credentials: dict[str, str]) -> str:
-    """A connection of ``bot``, its credentials encrypted (AES-256-GCM, bound to the row)."""
-    with ctx.pool.connection() as conn:
+    """A connection of ``bot``, its credentials encrypted (AES-256-GCM, bound to the row);
+    a WhatsApp one within the owner's plan."""
+    with plans.guarded(ctx.pool, ctx.settings, user_id=bot.user_id) as guard:
+        if platform in PLAN_COUNTED:
+            guard.count(PLAN_COUNTED[platform])
         return connections_db.add(
-            conn, user_id=bot.user_id, chatbot_id=bot.id, platform=platform,
+            guard.conn, user_id=bot.user_id, chatbot_id=bot.id, platform=platform,
             credentials=credentials, keyring=keyring_for(ctx.settings),
         )  # fmt: skip
 
@@ -75,13 +82,25 @@ def upgrade() -> list[Migration]:
 
 
 def add_widget(ctx: Context, bot: Chatbot, origins: list[str]) -> Widget:
-    """A website widget of ``bot`` (a ``website`` connection) answering pages of ``origins``."""
-    with ctx.pool.connection() as conn:
+    """A website widget of ``bot`` (a ``website`` connection) answering pages of ``origins``,
+    within the owner's plan."""
+    with plans.guarded(ctx.pool, ctx.settings, user_id=bot.user_id) as guard:
+        guard.count("widgets")
         return connections_db.add_website(
-            conn, user_id=bot.user_id, chatbot_id=bot.id, origins=origins
+            guard.conn, user_id=bot.user_id, chatbot_id=bot.id, origins=origins
         )
 
 
 def widgets(ctx: Context, bot: Chatbot) -> list[Widget]:
     with ctx.pool.connection() as conn:
         return connections_db.widgets_for(conn, chatbot_id=bot.id)
+
+
+def usage(ctx: Context, owner: str | None) -> plans.Usage:
+    """The plan and usage of ``owner`` (a profile id or email; None: the local profile)."""
+    from db.chatbots import local_profile
+
+    if owner is None:
+        with ctx.pool.connection() as conn:
+            owner = local_profile(conn)
+    return plans.usage(ctx.pool, ctx.settings, ref=owner)

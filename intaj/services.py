@@ -21,6 +21,7 @@ from db import open_pool
 from db import runs as runs_db
 from db.chatbots import Chatbot
 from db.connection import failures_as
+from pipeline import plans
 from pipeline.embed import embedder_of, model_of
 from pipeline.run.orphans import close_orphans
 from pipeline.run.result import SourceResult
@@ -73,8 +74,10 @@ def chatbot(ctx: Context, ref: str, *, create: bool = False) -> Chatbot:
                 f" (intaj ingest FILE --chatbot {ref})"
             )
         owner = chatbots_db.local_profile(conn)
+    with plans.guarded(ctx.pool, ctx.settings, user_id=owner) as guard:
+        guard.count("chatbots")
         return chatbots_db.get_or_create(
-            conn, user_id=owner, name=ref, language=ctx.settings.default_language
+            guard.conn, user_id=owner, name=ref, language=ctx.settings.default_language
         )
 
 
@@ -85,12 +88,15 @@ def create_chatbot(ctx: Context, name: str, code: str) -> Chatbot:
     lang = language(code)
     with ctx.pool.connection() as conn:
         owner = chatbots_db.local_profile(conn)
+    with plans.guarded(ctx.pool, ctx.settings, user_id=owner) as guard:
+        conn = guard.conn
         if chatbots_db.find(conn, ref=name, user_id=owner) is not None:
             raise ConfigError(
                 f"chatbot {name!r} exists; change its language with"
                 f" intaj chatbot set {name} --language {lang.code}",
                 code="chatbot_exists",
             )
+        guard.count("chatbots")
         return chatbots_db.create(
             conn,
             user_id=owner,

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from core import metrics
 from core.errors import GenerationError
 from core.settings import Settings
 from core.types import Answer, Hit
 from db import messages as messages_db
 from db.chatbots import Chatbot
+from pipeline import plans
 from pipeline.embed.calibration import calibrated
 from retrieval import generate, prompt
 from retrieval.abstention import Verdict, verdict
@@ -102,6 +104,8 @@ def _events(
     record: bool,
     stream: bool,
 ) -> Iterator[str | Answer]:
+    if record:  # a message of the owner's plan (pipeline/plans.py): refused over it
+        plans.count_message(pool, settings, user_id=chatbot.user_id)
     scope = scope_of(chatbot, settings)
     settings = calibrated(settings, scope.embedder.model_name)
     conversation_id = conversation_id or str(uuid.uuid4())
@@ -142,9 +146,19 @@ def _events(
             info["llm_error"] = e.code
             yield result.answer
     result = replace(result, conversation_id=conversation_id)
+    metrics.answered(_outcome(decided, result, info))
     if record:
         _record(pool, chatbot_id=chatbot.id, message=message, result=result, info=info)
     yield result
+
+
+def _outcome(decided: Verdict, result: Answer, info: dict[str, Any]) -> str:
+    """What answered (core/metrics.py): an FAQ, an abstention, the LLM or the extraction."""
+    if decided.faq is not None:
+        return "faq"
+    if result.abstained:
+        return "abstained"
+    return "llm" if info.get("generator") == "llm" else "extractive"
 
 
 def _generated(

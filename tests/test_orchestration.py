@@ -331,7 +331,10 @@ def test_listener_dispatch_creates_deployment_runs_with_one_client(
         upload(pool, settings, bot.id, f"desk-{i}.txt", f"Desk note {i}: {SECOND}".encode())
         for i in range(2)
     ]
-    dispatcher = Dispatcher(pool, settings, "deployment")
+    # each notification claims its own source (fair ingestion, test_fair_claims.py, would
+    # take the next sources in turn on any notification)
+    first_come = settings.model_copy(update={"ingest_fair": False})
+    dispatcher = Dispatcher(pool, first_come, "deployment")
     try:
         claims = [c for i in ids if (c := dispatcher.trigger(i)) is not None]
         assert len(claims) == 2

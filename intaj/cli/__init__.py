@@ -2,7 +2,7 @@
 DESIGN.md and docs/cli.md; scripts outside the project rely on it.
 
 One module per command group (``chatbot``, ``ingest``, ``retrieval``, ``faq``, ``database``,
-``connection``, ``serve``, ``orchestrate``, ``widget``), registered here in the order
+``connection``, ``serve``, ``orchestrate``, ``usage``, ``widget``), registered here in the order
 ``intaj --help`` lists them. Errors: an ``IntajError`` from any command prints its message and
 exits 2 (``common.Handled``); any other exception prints one line and exits 3 (:func:`main`;
 the trace with ``-v``)."""
@@ -29,6 +29,7 @@ from intaj.cli import (
     retrieval,
     serve,
     storage,
+    usage,
     widget,
 )
 from intaj.cli.common import Handled
@@ -61,6 +62,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "listen": orchestrate.listen,
     "serve-flows": orchestrate.serve_flows,
     "sweep": orchestrate.sweep,
+    "usage": usage.usage,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
@@ -85,6 +87,8 @@ def _root(
     from flows.startup import configure_environment
 
     quiet = not verbose and ctx.invoked_subcommand not in SERVICES
+    if ctx.invoked_subcommand in ("serve-flows", "listen"):  # they run flows: each run's INFO
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # logs (its stages) in the UI
     if quiet and "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in os.environ:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
         # read when Prefect is imported; not left to a process that runs commands in-process

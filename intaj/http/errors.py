@@ -36,6 +36,7 @@ STATUS: dict[type[errors.IntajError], int] = {
     errors.AuthUnavailableError: 503,
     errors.ForbiddenError: 403,
     errors.RateLimitedError: 429,
+    errors.PlanLimitError: 402,  # over a limit of the owner's plan (docs/plans.md)
     errors.InputError: 400,
     errors.OriginError: 400,
     errors.EventError: 422,

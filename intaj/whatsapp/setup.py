@@ -15,6 +15,7 @@ from core.settings import Settings
 from db import connections as connections_db
 from db.chatbots import Chatbot
 from db.whatsapp import WHATSAPP
+from pipeline import plans
 
 CLI_PUBLIC_URL = "http://127.0.0.1:8000"  # `intaj serve`'s default address
 _PHONE_NUMBER_ID = re.compile(r"^[0-9]{1,32}$")
@@ -68,9 +69,10 @@ def add(
         "app_secret": app_secret.strip(),
         "verify_token": token,
     }
-    with pool.connection() as conn:
+    with plans.guarded(pool, settings, user_id=bot.user_id) as guard:
+        guard.count("whatsapp_connections")  # the owner's plan has room (a PlanLimitError)
         connection_id = connections_db.add(
-            conn, user_id=bot.user_id, chatbot_id=bot.id, platform=WHATSAPP,
+            guard.conn, user_id=bot.user_id, chatbot_id=bot.id, platform=WHATSAPP,
             credentials=credentials, keyring=keyring_for(settings),
         )  # fmt: skip
     base = public_url or settings.public_url or CLI_PUBLIC_URL

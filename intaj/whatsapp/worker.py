@@ -23,12 +23,14 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from core.crypto import Keyring, keyring_for
+from core.errors import PlanLimitError
 from core.settings import Settings
 from db import whatsapp as whatsapp_db
 from db.chatbots import Chatbot
 from db.whatsapp import InboxRow, WhatsAppConnection
 from intaj.whatsapp.graph import GraphClient, SendError
 from intaj.whatsapp.reply import not_text_reply, reply_text, split
+from pipeline import plans
 from retrieval.answer import answer
 from retrieval.generate import link_hosts
 from retrieval.search import load_chatbot
@@ -137,7 +139,13 @@ class InboxWorker:
             return
         reply = row.reply
         if reply is None:
-            reply = self._answer(row, load_chatbot(self.pool, row.chatbot_id))
+            bot = load_chatbot(self.pool, row.chatbot_id)
+            try:  # a message of the owner's plan (issue 27): over it, not answered
+                plans.count_message(self.pool, self.settings, user_id=bot.user_id)
+            except PlanLimitError as e:
+                self._finish(row, e.message)
+                return
+            reply = self._answer(row, bot)
             if reply is None:
                 return  # the claim was lost to another worker: it answers
         self._send(row, found, split(reply))

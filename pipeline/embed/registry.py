@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from core import metrics
 from core.errors import ConfigError
 from core.settings import Settings
 from db.chatbots import Chatbot
@@ -193,4 +194,5 @@ def _cached(provider: str, model: str, settings: Settings) -> Embedder:
             )
         _cache[key] = factory(settings, model)
         _loads.append(_cache[key].model_name)
+        metrics.model_loaded(_cache[key].model_name)
         return _cache[key]

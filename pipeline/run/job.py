@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from core import metrics
 from core.errors import DatabaseError, IntajError, NotFoundError
 from core.settings import Settings, get_settings
 from core.types import Chunk, Document, Parsed
@@ -272,6 +273,9 @@ def _record_failure(
 
 
 def _done(job: Job, stage: str) -> None:
+    result = job.result
+    embedding = result.timings.get("embed", 0.0)
+    metrics.ingested(result.status, result.code, result.embedded, embedding)
     if job.report is not None:
         job.report(stage, 1, 1)
     job.hooks.finished(job.result)

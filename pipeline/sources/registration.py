@@ -14,10 +14,11 @@ from core.ids import is_url, is_uuid
 from core.settings import Settings
 from db import chatbots as chatbots_db
 from db import dispatch as dispatch_db
+from db import plans as plans_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from db.sources import DataSource
-from pipeline import identity, status
+from pipeline import identity, plans, status
 from pipeline.embed import model_of
 from pipeline.sources.registry import storage_for, upload_key
 
@@ -60,11 +61,14 @@ def register(
     instead of adding a second source. ``crawl`` (URLs): crawl the site from ``ref``; None keeps
     the source's choice (a new source: INTAJ_URL_CRAWL)."""
     if is_url(ref):
-        with pool.connection() as conn:
+        with plans.guarded(pool, settings, user_id=bot.user_id) as guard:
+            conn = guard.conn
             existing = sources_db.find_by_origin(conn, chatbot_id=bot.id, origin=ref)
             if existing is not None and crawl is not None and existing.crawl != crawl:
                 sources_db.set_crawl(conn, source_id=existing.id, crawl=crawl)
                 existing = sources_db.get(conn, source_id=existing.id)
+            if existing is None:
+                guard.source(bot.id, size=None)
             source = existing or sources_db.add(
                 conn, chatbot_id=bot.id, type="url", path=ref, name=ref, origin=ref, crawl=crawl
             )
@@ -88,43 +92,67 @@ def register(
         model = model_of(bot, settings)
         if identity.is_unchanged(pool, existing, fingerprint=print_, model=model):
             return Registration(ref, existing, unchanged=True)
-    with pool.connection() as conn:
+    with plans.guarded(pool, settings, user_id=bot.user_id) as guard:  # checked, then stored
+        guard.source(bot.id, size=size, replacing=existing.id if existing else None)
         key = existing.path if existing else upload_key(bot.id, path.name)
         storage_for(key, settings).write(key, data)
         source = existing or sources_db.add(
-            conn,
+            guard.conn,
             chatbot_id=bot.id,
             type=type_of(path.name),
             path=key,
             name=path.name,
             origin=origin,
         )
+        plans_db.record_size(guard.conn, source_id=source.id, size=size)
     if existing:
         status.pending(pool, source_id=existing.id)
     return Registration(ref, source)
 
 
-def register_stored(pool: ConnectionPool, *, path: str, key: str) -> Registration:
+def register_stored(
+    pool: ConnectionPool, settings: Settings, *, path: str, key: str, size: object = None
+) -> Registration:
     """A file already in storage at ``path`` (``supabase://bucket/<key>``), uploaded under a
-    key made by ``upload_key`` (``{chatbot_id}/{uuid}/{file}``): its source made pending again
-    (a re-upload) or created. Refused (``source`` None) when the key names no chatbot."""
+    key made by ``upload_key`` (``{chatbot_id}/{uuid}/{file}``), of ``size`` bytes when the
+    event says: its source made pending again (a re-upload) or created. Refused (``source``
+    None) when the key names no chatbot; a :class:`PlanLimitError` when the owner's plan has
+    no room for it (no row is written)."""
+    size = size if isinstance(size, int) and size >= 0 else None  # (from an event's JSON)
     with pool.connection() as conn:
         found = dispatch_db.find_by_path(conn, path=path)
-    if found is not None:
-        status.pending(pool, source_id=found[0])
-        with pool.connection() as conn:
-            return Registration(path, sources_db.get(conn, source_id=found[0]))
-    with pool.connection() as conn:
         chatbot_id = key.split("/", 1)[0]
-        if not (is_uuid(chatbot_id) and chatbots_db.get(conn, chatbot_id=chatbot_id)):
-            return Registration(path, None, f"{key!r} does not start with a chatbot's id")
+        bot = chatbots_db.get(conn, chatbot_id=chatbot_id) if is_uuid(chatbot_id) else None
+        source = sources_db.get(conn, source_id=found[0]) if found else None
+    if source is not None:
+        if size is not None:  # new bytes: within the plan (the file, the chatbot's bytes)
+            _check_stored(pool, settings, source, size)
+        status.pending(pool, source_id=source.id)
+        with pool.connection() as conn:
+            return Registration(path, sources_db.get(conn, source_id=source.id))
+    if bot is None:
+        return Registration(path, None, f"{key!r} does not start with a chatbot's id")
+    with plans.guarded(pool, settings, user_id=bot.user_id) as guard:
+        guard.source(bot.id, size=size)
         file_name = key.rsplit("/", 1)[-1]
         source = sources_db.add(
-            conn,
-            chatbot_id=chatbot_id,
+            guard.conn,
+            chatbot_id=bot.id,
             type=type_of(file_name),
             path=path,
             name=file_name,
             origin=path,
         )
+        if size is not None:
+            plans_db.record_size(guard.conn, source_id=source.id, size=size)
     return Registration(path, source)
+
+
+def _check_stored(pool: ConnectionPool, settings: Settings, source: DataSource, size: int) -> None:
+    with pool.connection() as conn:
+        bot = chatbots_db.get(conn, chatbot_id=source.chatbot_id)
+    if bot is None:
+        return
+    with plans.guarded(pool, settings, user_id=bot.user_id) as guard:
+        guard.source(bot.id, size=size, replacing=source.id)
+        plans_db.record_size(guard.conn, source_id=source.id, size=size)

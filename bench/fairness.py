@@ -1,0 +1,189 @@
+"""Fair ingestion under a backlog (issue 27; docs/orchestration.md, "Fair ingestion"): owner A
+uploads ``--files`` files (200) at once, then owner B one small file. Measured, with fair
+scheduling on (``INTAJ_INGEST_FAIR=true``) and off (first come, first served):
+
+- B's trigger-to-ready (its INSERT committed to its status ``ready``) on an idle pipeline
+  (``--runs`` uploads) and behind A's backlog (``--runs`` backlogs), median and p95;
+- A's total (its first INSERT to its last source settled) alone, and with B's upload.
+
+The goal: behind the backlog, B's p95 is at most 2x its idle p95, and A's total within 10% of
+alone. The real processes run it: ``intaj listen`` in-process (one source at a time, the flow
+in the listener), or ``--mode worker``: a Prefect server, ``intaj serve-flows`` (4 run slots)
+and ``intaj listen`` in deployment mode.
+
+    python -m bench.fairness --out bench/results/fairness.json
+    python -m bench.fairness --mode worker --files 200 --runs 10
+
+Uses the database of the environment and two throwaway owners (plan ``business``: A's files
+fit its limits); prints one JSON object (and writes it with ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.machine import describe
+from bench.trigger_latency import INTAJ, started, wait
+from core.settings import get_settings
+from db import chatbots as chatbots_db
+from db import open_pool
+from pipeline.sources import storage_for, upload_key
+
+
+class Uploads:
+    """What the SaaS does on an upload (store the file, INSERT the row), and the statuses."""
+
+    def __init__(self, conn: psycopg.Connection, owner: str) -> None:
+        self.conn = conn
+        self.settings = get_settings()
+        self.bot = chatbots_db.create(conn, user_id=owner, name=f"fair-{uuid.uuid4().hex[:6]}")
+        conn.commit()
+
+    def upload(self, text: str, name: str) -> str:
+        key = upload_key(self.bot.id, name)
+        storage_for(key, self.settings).write(key, text.encode())
+        row = self.conn.execute(
+            "INSERT INTO data_sources (chatbot_id, type, path, name) VALUES (%s, 'txt', %s, %s)"
+            " RETURNING id::text",
+            (self.bot.id, key, name),
+        ).fetchone()
+        self.conn.commit()
+        assert row is not None
+        return str(row[0])
+
+    def settled(self, ids: list[str]) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM data_sources WHERE id = ANY(%s::uuid[])"
+            " AND status IN ('ready', 'failed')",
+            (ids,),
+        ).fetchone()
+        self.conn.commit()
+        return int(row[0]) if row else 0
+
+
+def until_settled(who: Uploads, ids: list[str], start: float, timeout: float = 7200) -> float:
+    wait(lambda: who.settled(ids) == len(ids), timeout)
+    return round(time.perf_counter() - start, 3)
+
+
+def backlog(a: Uploads, files: int, tag: str) -> list[str]:
+    text = "Backlog page {i} of {tag}: every rental includes a helmet and lock number {i}.\n"
+    return [a.upload(text.format(i=i, tag=tag) * 20, f"a-{tag}-{i}.txt") for i in range(files)]
+
+
+def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
+    idle = []
+    for r in range(opts.runs):
+        start = time.perf_counter()
+        idle.append(until_settled(b, [b.upload(f"B's note {r}: tandems.\n", f"b-{r}.txt")], start))
+    start = time.perf_counter()
+    alone = until_settled(a, backlog(a, opts.files, "alone"), start)
+    behind, totals = [], []
+    for r in range(opts.runs):
+        start = time.perf_counter()
+        ids = backlog(a, opts.files, f"run{r}")
+        b_start = time.perf_counter()
+        behind.append(until_settled(b, [b.upload(f"B's late note {r}.\n", f"bl-{r}.txt")], b_start))
+        totals.append(until_settled(a, ids, start))
+    return {
+        "b_idle_s": idle,
+        "b_behind_backlog_s": behind,
+        "b_idle_p95_s": p95(idle),
+        "b_behind_p95_s": p95(behind),
+        "b_p95_ratio": round(p95(behind) / p95(idle), 2),
+        "a_alone_s": alone,
+        "a_with_b_s": totals,
+        "a_total_ratio": round(statistics.mean(totals) / alone, 3),
+    }
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def pipeline(stack: ExitStack, env: dict[str, str], mode: str, tmp: Path) -> None:
+    """Start the processes that ingest uploads (module doc), waiting until they are ready."""
+    if mode == "worker":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        stack.enter_context(started([*server, "--port", str(port)], env, tmp / "server.log"))
+        env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+        wait(lambda: healthy(env["PREFECT_API_URL"]), 600)
+        worker_log = tmp / "worker.log"
+        stack.enter_context(started([INTAJ, "serve-flows"], env, worker_log))
+        wait(lambda: "serving " in worker_log.read_text(errors="replace"), 600)
+    log = tmp / "listen.log"
+    stack.enter_context(started([INTAJ, "listen"], env, log))
+    wait(lambda: "listening on" in log.read_text(errors="replace"), 600)
+
+
+def healthy(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run(opts: argparse.Namespace) -> dict[str, Any]:
+    pool = open_pool(get_settings())
+    results: dict[str, Any] = {"mode": opts.mode, "files": opts.files, "runs": opts.runs}
+    for fair in ("true", "false"):
+        tmp = Path(tempfile.mkdtemp(prefix=f"intaj-fair-{fair}-"))
+        env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), PREFECT_LOGGING_LEVEL="WARNING")
+        env.pop("PREFECT_API_URL", None)
+        env["INTAJ_INGEST_FAIR"] = fair
+        with pool.connection() as conn, ExitStack() as stack:  # processes stop, then commit
+            owners = [
+                chatbots_db.create_profile(conn, name=n, email=f"{uuid.uuid4().hex}@fair.x")
+                for n in ("a", "b")
+            ]
+            conn.execute(
+                "UPDATE profiles SET subscription = 'business' WHERE id = ANY(%s::uuid[])",
+                (owners,),
+            )
+            conn.commit()
+            gone = "DELETE FROM profiles WHERE id = ANY(%s::uuid[])"
+            stack.callback(conn.execute, gone, (owners,))
+            a, b = Uploads(conn, owners[0]), Uploads(conn, owners[1])
+            pipeline(stack, env, opts.mode, tmp)
+            results["fair" if fair == "true" else "first_come_first_served"] = {
+                **measure(a, b, opts),
+                "logs": str(tmp),
+            }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["in-process", "worker"], default="in-process")
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--out", type=Path)
+    opts = parser.parse_args()
+    result = run(opts)
+    result["machine"] = {**describe(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    text = json.dumps(result, indent=1)
+    print(text)
+    if opts.out:
+        opts.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
