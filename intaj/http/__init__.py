@@ -9,6 +9,7 @@
     playground.py  the playground page and the static front end (intaj/web/static)
     errors.py      the one mapping from our errors to statuses and bodies
     metrics.py     GET /metrics (Prometheus) and the middleware that counts every request
+    usage.py       the plan of a chatbot's owner and its usage (the playground's panel)
 
 uvicorn --factory intaj.http:create_app      # or: intaj serve"""
 
@@ -20,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from core.settings import Settings, get_settings
 from db import open_pool
 from intaj import services
-from intaj.http import metrics, playground, webhooks, whatsapp
+from intaj.http import metrics, playground, usage, webhooks, whatsapp
 from intaj.http.api import build_app
 
 
@@ -37,5 +38,6 @@ def create_app(settings: Settings | None = None, *, pool: ConnectionPool | None 
     app.dependency_overrides[webhooks.context_dependency] = lambda: ctx
     playground.mount(app, settings, pool)  # the playground and the website widget
     whatsapp.mount(app, settings, pool)  # WhatsApp's webhook and its inbox worker
+    app.include_router(usage.usage_routes(settings, pool))  # the plan and its usage
     metrics.install(app, pool)  # GET /metrics; every request counted (docs/operations.md)
     return app

@@ -2,6 +2,7 @@
 // the passages its answers cite, watch its sources' ingestion, read its FAQs.
 import { ApiError, getJSON, putJSON, streamAnswer } from "./api.js";
 import { citationLabel, el, renderText, textEl, whereNodes } from "./render.js";
+import { loadUsage } from "./usage-panel.js";
 import { loadWhatsApp } from "./whatsapp-panel.js";
 
 const $ = (id) => document.getElementById(id);
@@ -78,6 +79,7 @@ function choose(id) {
   loadWidgets();
   const bot = state.bot;
   loadWhatsApp(api, bot, $("whatsapp"), () => bot === state.bot);
+  loadUsage(api, bot, $("usage"), () => bot === state.bot);
 }
 
 // --- chat -----------------------------------------------------------------------------------
