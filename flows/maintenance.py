@@ -27,7 +27,7 @@ from flows.ingest import ingest_data_source
 from flows.labels import label_run, resolving
 from flows.sweep import sweep
 from flows.tasks import stage_task
-from pipeline import faqs, reembed
+from pipeline import faqs, plans, reembed
 from pipeline.embed import get_embedder
 from pipeline.run import refs
 from pipeline.stages import loading
@@ -145,9 +145,12 @@ def retry_failed(
             limit=limit,
         )
     results: list[dict[str, Any]] = []
+    limits = plans.params(settings)  # a source still over its owner's plan stays failed
     for source_id in ids:
         with pool.connection() as conn:
-            claimed = dispatch_db.claim(conn, source_id=source_id, from_status=("failed",))
+            claimed = dispatch_db.claim(
+                conn, source_id=source_id, from_status=("failed",), plans=limits
+            )
         if claimed is None:
             continue
         start = time.perf_counter()

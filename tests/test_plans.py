@@ -188,6 +188,11 @@ def test_the_upload_trigger_never_claims_a_source_over_the_limit(
     assert all(s is not None and (s.status, s.error_code) == ("failed", "plan_limit") for s in late)
     assert late[0] is not None and "free plan's limit of 2 data sources" in (late[0].error or "")
     assert counts(pool, bot)["runs"] == 0
+    with pool.connection() as conn:  # retry-failed (flows/maintenance.py) leaves it failed
+        assert (
+            dispatch_db.claim(conn, source_id=made[2], from_status=("failed",), plans=limits)
+            is None
+        )
     upgrade(pool, bot, "pro")  # then retry-failed claims them
     with pool.connection() as conn:
         again = dispatch_db.claim(conn, source_id=made[2], from_status=("failed",), plans=limits)
