@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from core import metrics
 from core.settings import Settings
@@ -15,12 +16,13 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def serve_metrics(settings: Settings, announce: Callable[[str], None] = log.info) -> bool:
-    """Start the endpoint (before the model loads, so they are counted); False when it is off
-    or its port is taken (said, not fatal: the worker runs without it)."""
+def serve_metrics(settings: Settings, announce: Callable[[str], None] = log.info) -> Any:
+    """Start the endpoint (before the model loads, so they are counted): its server (a
+    ``wsgiref`` server: ``shutdown()`` stops it), or None when it is off or its port is taken
+    (said, not fatal: the worker runs without it)."""
     port, host = settings.worker_metrics_port, settings.worker_metrics_host
     if not port:
-        return False
+        return None
     from prometheus_client import start_http_server
 
     from db import dispatch as dispatch_db
@@ -34,9 +36,9 @@ def serve_metrics(settings: Settings, announce: Callable[[str], None] = log.info
 
     metrics.watch_queue(queue)
     try:
-        start_http_server(port, addr=host)
+        server, _ = start_http_server(port, addr=host)
     except OSError as e:
         announce(f"metrics not served: {host}:{port} is taken ({e}); set INTAJ_WORKER_METRICS_PORT")
-        return False
+        return None
     announce(f"metrics at http://{host}:{port}/metrics")
-    return True
+    return server

@@ -6,6 +6,7 @@ under the documented bound however many chatbots and messages there are."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,33 @@ def test_a_thousand_messages_across_fifty_chatbots_add_no_series(
         - value(before, "intaj_http_requests_total", **ok)
         == 1000
     )
+
+
+def test_the_warm_worker_serves_its_metrics_and_says_when_the_port_is_taken(
+    settings: Settings,
+) -> None:
+    from flows.worker_metrics import serve_metrics
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    on_port = settings.model_copy(update={"worker_metrics_port": port})
+    said: list[str] = []
+    server = serve_metrics(on_port, said.append)
+    assert server is not None
+    try:
+        assert serve_metrics(on_port, said.append) is None  # taken: said, not fatal
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert said[0] == f"metrics at http://127.0.0.1:{port}/metrics"
+    assert "is taken" in said[1]
+    samples = {
+        (s.name, tuple(sorted(s.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    for status in ("pending", "processing", "ready", "failed"):
+        assert ("intaj_ingestion_queue", (("status", status),)) in samples
+    assert ("intaj_answers_total", (("outcome", "abstained"),)) in samples
