@@ -33,7 +33,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, state = time.perf_counter(), {"status": 500, "stream": False}
+        start, state = time.perf_counter(), {"status": None, "stream": False}
 
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -49,6 +49,10 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, observed)
+        except Exception:  # the 500 the server's last handler answers, counted here
+            if state["status"] is None:
+                metrics.request(scope["method"], _route(scope), 500, time.perf_counter() - start)
+            raise
         finally:
             _closed(state)
 
