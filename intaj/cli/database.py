@@ -34,7 +34,6 @@ def db_stop() -> None:
     command that needs it)."""
     from core.settings import get_settings
     from db.connection import stop_embedded
-
     from pipeline.embed import service
 
     settings = get_settings()

@@ -6,14 +6,16 @@
 
 Every route but ``/healthz`` needs a caller (:mod:`retrieval.auth`) who may use the chatbot;
 any other chatbot is a 404, like one that does not exist. Input is checked before any work:
-body size (413, from Content-Length and while reading), JSON nesting, unknown keys, lengths
-and ranges (422). Errors are ``{"error": {"code", "message"}}`` with a stable code.
+body size (413), media type (415), JSON syntax and nesting (422, limits.py), unknown keys,
+lengths and ranges (422). Errors are ``{"error": {"code", "message"}}`` with a stable code;
+each route declares in OpenAPI every status it can answer (errors.responses).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime,
 # and the request models are built per app (their limits come from the settings).
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from itertools import chain
@@ -23,20 +25,20 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from core import errors
 from core.settings import Settings
 from core.types import Answer
 from db.chatbots import Chatbot
 from intaj.http import errors as http_errors
+from intaj.http.errors import ErrorBody, responses
+from intaj.http.limits import RequestLimits
 from retrieval.answer import answer, answer_stream
 from retrieval.auth import Caller, authenticate, authorize
 from retrieval.bidi import strip_bidi
 from retrieval.schemas import (
     AnswerOut,
-    ErrorOut,
     SearchFilters,
     SearchOut,
     Text,
@@ -48,6 +50,79 @@ from retrieval.search import search
 
 log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 16
+# what the answering routes can refuse with besides 413 and 503 (every route's)
+ANSWER_ERRORS = responses(401, 404, 415, 422, 502)
+MESSAGE_ERRORS = responses(401, 402, 404, 415, 422, 502)  # a message counts on the plan
+# What the Text validator (retrieval/schemas.py) takes, said in the schema: no NUL character
+# and not only whitespace (Python's str.isspace, as re's \s).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def text_field(max_chars: int) -> Any:
+    """The field of a message or query (:data:`retrieval.schemas.Text`): its length and, in
+    the schema, its pattern."""
+    return Field(max_length=max_chars, json_schema_extra={"pattern": TEXT_PATTERN})
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place (for a schema nested where
+    a ``$ref`` could not resolve: an SSE event's ``contentSchema``)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return dict(resolve(schema))
+
+
+def event_stream(done: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``content`` of an answer streamed as SSE: the schema of each event (as
+    OpenAPI 3.2's ``itemSchema``), ``delta`` then ``done`` with ``done``, or ``error``."""
+
+    def event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+        payload = {"type": "string", "contentMediaType": "application/json", "contentSchema": data}
+        return {"type": "object", "required": ["event", "data"],
+                "properties": {"event": {"const": name}, "data": payload}}  # fmt: skip
+
+    delta = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
+    events = [event("delta", delta), event("done", inline_schema(done)),
+              event("error", inline_schema(ErrorBody))]  # fmt: skip
+    return {"text/event-stream": {"schema": {"oneOf": events}}}
+
+
+def _whole(value: Any) -> Any:
+    """A JSON number without a fraction (``12.0``) is an integer, as JSON Schema says."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer: 12 or 12.0, never "12" or true (strict)
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
+_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, str) and not _UUID.fullmatch(value):
+        raise ValueError("must be a UUID written 8-4-4-4-12")  # not 32 digits, braces or urn:
+    return value
+
+
+# A UUID as the schema's "format: uuid" says (pydantic alone also takes other spellings)
+Uuid = Annotated[uuid.UUID, BeforeValidator(_canonical)]
+
+
+class Filters(SearchFilters):
+    source_ids: list[Uuid] | None = Field(default=None, max_length=100)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
 
 
 def caller_dependencies(
@@ -75,15 +150,15 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
 
     class MessageIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        message: Text = Field(max_length=settings.api_max_message_chars)
-        conversation_id: uuid.UUID | None = None
+        message: Text = text_field(settings.api_max_message_chars)
+        conversation_id: Uuid | None = None
         stream: StrictBool = False  # "yes" or 0 are refused, not read as a bool
 
     class SearchIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        query: Text = Field(max_length=settings.api_max_message_chars)
-        k: StrictInt = Field(default=settings.search_k, ge=1, le=settings.api_max_k)
-        filters: SearchFilters | None = None
+        query: Text = text_field(settings.api_max_message_chars)
+        k: WholeNumber = Field(default=settings.search_k, ge=1, le=settings.api_max_k)
+        filters: Filters | None = None
         mode: Literal["hybrid", "vector"] = "hybrid"
 
     app = _new_app(settings)
@@ -94,7 +169,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     @app.post(
         "/v1/chatbots/{chatbot_id}/messages",
         response_model=AnswerOut,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={200: {"content": event_stream(AnswerOut)}, **MESSAGE_ERRORS},
         summary="Answer a message, with citations (SSE with stream=true)",
     )
     def post_message(body: MessageIn, bot: Bot) -> Any:
@@ -110,6 +185,7 @@ def build_app(settings: Settings, pool: ConnectionPool) -> FastAPI:
     @app.post(
         "/v1/chatbots/{chatbot_id}/search",
         response_model=SearchOut,
+        responses=ANSWER_ERRORS,
         summary="Search the chatbot's documents and FAQs",
     )
     def post_search(body: SearchIn, bot: Bot) -> Any:
@@ -133,7 +209,8 @@ def _new_app(settings: Settings) -> FastAPI:
         title="Intaj retrieval API",
         version="1",
         description="Answers and search over one chatbot's knowledge. See docs/api.md.",
-        responses={k: {"model": ErrorOut} for k in (401, 404, 413, 422)},
+        responses=responses(413, 503),  # every route: the body limit, the database
+        strict_content_type=False,  # a body without Content-Type is read as JSON
     )
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.api_max_body_bytes, max_depth=MAX_JSON_DEPTH
@@ -143,7 +220,7 @@ def _new_app(settings: Settings) -> FastAPI:
 
 
 def _add_health(app: FastAPI, pool: ConnectionPool) -> None:
-    @app.get("/healthz", summary="The API and its database are up")
+    @app.get("/healthz", response_model=HealthOut, summary="The API and its database are up")
     def healthz() -> Any:
         try:
             with pool.connection(timeout=5) as conn:
@@ -188,88 +265,3 @@ def _sse(
     except errors.IntajError as e:
         log.warning("stream failed: %s", e.message)
         yield f"event: error\ndata: {json.dumps(error_body(e.code, e.message))}\n\n"
-
-
-class RequestLimits:
-    """ASGI middleware: bodies over ``max_body_bytes`` get 413 (from Content-Length before
-    reading, else as soon as the read passes the limit), and JSON nested deeper than
-    ``max_depth`` gets 422, before any route runs."""
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int) -> None:
-        self.app, self.max_body_bytes, self.max_depth = app, max_body_bytes, max_depth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._reply(send, 413, "payload_too_large", self._too_large)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await self._reply(send, 413, "payload_too_large", self._too_large)
-                return
-            if not message.get("more_body", False):
-                break
-        if json_depth(bytes(body)) > self.max_depth:
-            text = f"the JSON body is nested deeper than {self.max_depth} levels"
-            await self._reply(send, 422, "invalid_request", text)
-            return
-        await self.app(scope, _replay(bytes(body), receive), send)
-
-    @property
-    def _too_large(self) -> str:
-        return f"the request body is larger than {self.max_body_bytes} bytes"
-
-    @staticmethod
-    async def _reply(send: Send, status: int, code: str, message: str) -> None:
-        payload = json.dumps(error_body(code, message)).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-            (b"connection", b"close"),
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": payload})
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # disconnect notices, for streamed responses
-
-    return replay
-
-
-def json_depth(data: bytes) -> int:
-    """How deeply ``[``/``{`` nest in ``data`` (outside strings); any bytes."""
-    brackets = data.count(b"[") + data.count(b"{")
-    if brackets <= 1:
-        return brackets  # an upper bound is enough here
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest

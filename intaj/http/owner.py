@@ -15,13 +15,14 @@ bidi controls (retrieval/bidi.py).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from core.errors import NotFoundError
 from core.ids import is_url
@@ -34,6 +35,7 @@ from db import runs as runs_db
 from db import sources as sources_db
 from db.chatbots import Chatbot
 from intaj.http.api import caller_dependencies
+from intaj.http.errors import ErrorInfo, responses
 from retrieval.auth import Caller
 from retrieval.bidi import strip_bidi, strip_bidi_json
 from retrieval.generate import link_hosts
@@ -58,7 +60,88 @@ def _when(value: datetime | None) -> str | None:
 
 
 class LanguageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     language: Literal["en", "ar", "multi"]
+
+
+# What the routes answer (declared in OpenAPI; the replies are built as plain dicts)
+class ChatbotOut(BaseModel):
+    id: str
+    name: str
+    language: str
+    link_hosts: list[str]
+
+
+class ChatbotsOut(BaseModel):
+    chatbots: list[ChatbotOut]
+
+
+class SourceOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    status: str
+    chunks: int
+    error: str | None
+    error_code: str | None
+    last_ingested_at: str | None
+    run: dict[str, Any] | None
+
+
+class SourcesOut(BaseModel):
+    sources: list[SourceOut]
+
+
+class FaqOut(BaseModel):
+    id: str
+    question: str
+    answer: str
+
+
+class FaqsOut(BaseModel):
+    faqs: list[FaqOut]
+
+
+class PassageOut(BaseModel):
+    content: str
+    metadata: dict[str, Any]
+    source: str
+    source_name: str
+
+
+class WidgetOut(BaseModel):
+    id: str
+    allowed_origins: list[str]
+
+
+class WidgetsOut(BaseModel):
+    widgets: list[WidgetOut]
+
+
+class LanguageOut(BaseModel):
+    id: str
+    language: str
+    previous: str
+    text_search: str
+    embedding_model: str
+    reembed: dict[str, Any] | None
+
+
+class LanguageConflictOut(LanguageOut):
+    """409: the re-embedding a new model needs failed; the chatbot stays as it was."""
+
+    error: ErrorInfo
+
+
+def ok(model: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route answering ``model``, or one of ``errors``."""
+    return {200: {"model": model, "description": "OK"}, **responses(*errors)}
+
+
+LANGUAGE = {
+    **ok(LanguageOut, 401, 404, 415, 422),
+    409: {"model": LanguageConflictOut, "description": "Re-embedding failed; nothing changed"},
+}
 
 
 def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
@@ -67,7 +150,7 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     Who = Annotated[Caller, Depends(caller)]
     Bot = Annotated[Chatbot, Depends(chatbot)]
 
-    @router.get("/chatbots", summary="The chatbots the caller may use")
+    @router.get("/chatbots", responses=ok(ChatbotsOut, 401), summary="The caller's chatbots")
     def list_chatbots(who: Who) -> Any:
         with pool.connection() as conn:
             bots = chatbots_db.list_for(conn, user_id=None if who.service else who.user_id)
@@ -75,18 +158,32 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
                    "link_hosts": list(link_hosts(b, settings))} for b in bots]  # fmt: skip
         return {"chatbots": listed}
 
-    @router.put("/chatbots/{chatbot_id}/language", summary="Set the chatbot's language")
+    @router.put("/chatbots/{chatbot_id}/language", responses=LANGUAGE, summary="Set its language")
     def set_language(body: LanguageIn, bot: Bot) -> Any:
         return _language_changed(pool, settings, bot, body.language)
 
-    @router.get("/chatbots/{chatbot_id}/sources", summary="Data sources and their ingestion")
+    _knowledge_routes(router, pool, chatbot)
+    return router
+
+
+def _knowledge_routes(
+    router: APIRouter, pool: ConnectionPool, chatbot: Callable[..., Chatbot]
+) -> None:
+    """What a chatbot knows and where it answers: sources, FAQs, passages, widgets."""
+    Bot = Annotated[Chatbot, Depends(chatbot)]
+
+    @router.get(
+        "/chatbots/{chatbot_id}/sources",
+        responses=ok(SourcesOut, 401, 404),
+        summary="Data sources and their ingestion",
+    )
     def list_sources(bot: Bot) -> Any:
         with pool.connection() as conn:
             sources = sources_db.list_for(conn, chatbot_id=bot.id)
             runs = runs_db.latest_by_source(conn, chatbot_id=bot.id)
         return {"sources": [_source_json(s, runs.get(s.id)) for s in sources]}
 
-    @router.get("/chatbots/{chatbot_id}/faqs", summary="The chatbot's FAQs")
+    @router.get("/chatbots/{chatbot_id}/faqs", responses=ok(FaqsOut, 401, 404), summary="FAQs")
     def list_faqs(bot: Bot) -> Any:
         with pool.connection() as conn:
             faqs = faqs_db.list_for(conn, chatbot_id=bot.id)
@@ -94,7 +191,11 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
                   for f in faqs]  # fmt: skip
         return {"faqs": listed}
 
-    @router.get("/chatbots/{chatbot_id}/passages/{chunk_id}", summary="One passage, whole")
+    @router.get(
+        "/chatbots/{chatbot_id}/passages/{chunk_id}",
+        responses=ok(PassageOut, 401, 404, 422),
+        summary="One passage, whole",
+    )
     def get_passage(chunk_id: int, bot: Bot) -> Any:
         with pool.connection() as conn:
             found = chunks_db.passage(conn, chatbot_id=bot.id, chunk_id=chunk_id)
@@ -104,14 +205,16 @@ def owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         return {"content": strip_bidi(content), "metadata": strip_bidi_json(metadata),
                 "source": strip_bidi(source), "source_name": source_name(source)}  # fmt: skip
 
-    @router.get("/chatbots/{chatbot_id}/widgets", summary="Website widgets of the chatbot")
+    @router.get(
+        "/chatbots/{chatbot_id}/widgets",
+        responses=ok(WidgetsOut, 401, 404),
+        summary="Website widgets of the chatbot",
+    )
     def list_widgets(bot: Bot) -> Any:
         with pool.connection() as conn:
             widgets = connections_db.widgets_for(conn, chatbot_id=bot.id)
         return {"widgets": [{"id": w.id, "allowed_origins": list(w.allowed_origins)}
                             for w in widgets]}  # fmt: skip
-
-    return router
 
 
 def _language_changed(pool: ConnectionPool, settings: Settings, bot: Chatbot, code: str) -> Any:

@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from core.settings import Settings
 from db.chatbots import Chatbot
 from intaj.http.api import caller_dependencies
+from intaj.http.errors import responses
 from pipeline.plans import usage, usage_json
 from retrieval.bidi import strip_bidi
-from retrieval.schemas import ErrorOut
 
 
 class UseOut(BaseModel):
@@ -45,12 +45,7 @@ class UsageOut(BaseModel):
     chatbots: list[ChatbotUseOut]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No or invalid credentials (`unauthorized`)"},
-    404: {"model": ErrorOut, "description": "No such chatbot, or not the caller's"},
-    413: {"model": ErrorOut, "description": "The request is too large"},
-    503: {"model": ErrorOut, "description": "The database does not answer"},
-}
+_ERRORS = responses(401, 404, 413, 503)
 
 
 def usage_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:

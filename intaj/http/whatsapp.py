@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
@@ -36,16 +36,14 @@ from core.ids import is_uuid
 from core.settings import Settings
 from db import whatsapp as whatsapp_db
 from db.whatsapp import WhatsAppConnection
+from intaj.http.errors import responses
 from intaj.http.ratelimit import WidgetLimits
 from intaj.http.whatsapp_owner import whatsapp_owner_routes
 from intaj.whatsapp.events import Delivery, Read, read
 from intaj.whatsapp.worker import InboxWorker
-from retrieval.schemas import ErrorOut
 
 SIGNATURE = "X-Hub-Signature-256"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 404, 413, 422, 503)
-}
+_ERRORS = responses(401, 403, 404, 413, 415, 422, 503)
 
 
 def mount(app: FastAPI, settings: Settings, pool: ConnectionPool) -> None:
@@ -188,8 +186,14 @@ def webhook_routes(
 
     @router.get(
         "/{connection_id}/webhook",
-        response_class=PlainTextResponse,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_ERRORS},
+        response_class=Response,  # 200 is text; errors are our JSON error body
+        responses={
+            200: {
+                "description": "hub.challenge, echoed",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **responses(403, 404, 413, 422, 503),
+        },
         summary="Meta's webhook verification: echo hub.challenge",
     )
     def verify(

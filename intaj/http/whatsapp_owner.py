@@ -24,9 +24,11 @@ from core.settings import Settings
 from db import whatsapp as whatsapp_db
 from db.chatbots import Chatbot
 from intaj.http.api import caller_dependencies
+from intaj.http.errors import responses
 from intaj.whatsapp import setup
 
-Secret = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+# a secret as Meta shows it: something besides spaces (setup.add strips and refuses blanks)
+Secret = Annotated[StrictStr, Field(min_length=1, max_length=4096, pattern=r"\S")]
 
 
 class WhatsAppIn(BaseModel):
@@ -34,7 +36,7 @@ class WhatsAppIn(BaseModel):
     phone_number_id: Annotated[StrictStr, Field(pattern=r"^[0-9]{1,32}$")]
     access_token: Secret
     app_secret: Secret
-    verify_token: Annotated[StrictStr, Field(min_length=8, max_length=256)] | None = None
+    verify_token: Annotated[StrictStr, Field(pattern=r"^\S.{6,254}\S$")] | None = None
 
 
 def _when(value: Any) -> str | None:
@@ -49,7 +51,11 @@ def whatsapp_owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter
     def base(request: Request) -> str:
         return settings.public_url or str(request.base_url)
 
-    @router.get("/chatbots/{chatbot_id}/whatsapp", summary="The chatbot's WhatsApp connections")
+    @router.get(
+        "/chatbots/{chatbot_id}/whatsapp",
+        responses=responses(401, 404, 413, 503),
+        summary="The chatbot's WhatsApp connections",
+    )
     def list_connections(bot: Bot, request: Request) -> Any:
         keyring = keyring_for(settings)
         listed = []
@@ -73,6 +79,7 @@ def whatsapp_owner_routes(settings: Settings, pool: ConnectionPool) -> APIRouter
     @router.post(
         "/chatbots/{chatbot_id}/whatsapp",
         status_code=201,
+        responses=responses(400, 401, 402, 404, 413, 415, 422, 503),
         summary="Add a WhatsApp connection to the chatbot",
     )
     def add_connection(body: WhatsAppIn, bot: Bot, request: Request) -> Any:

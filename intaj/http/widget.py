@@ -17,13 +17,12 @@ No bidi control reaches the page in an answer, snippet, source name or heading
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
 import math
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from core.errors import ForbiddenError, IntajError, NotFoundError, RateLimitedError
 from core.ids import is_uuid
@@ -32,8 +31,8 @@ from core.types import Answer
 from db import chatbots as chatbots_db
 from db import connections as connections_db
 from db.connections import Widget
-from intaj.http.api import stream_answer
-from intaj.http.errors import Refusal, reply
+from intaj.http.api import Uuid, event_stream, stream_answer, text_field
+from intaj.http.errors import Refusal, reply, responses
 from intaj.http.owner import source_name
 from intaj.http.ratelimit import WidgetLimits
 from retrieval.bidi import strip_bidi, strip_bidi_json
@@ -42,6 +41,27 @@ from retrieval.schemas import Text
 from retrieval.search import load_chatbot
 
 PUBLIC_METADATA = ("page", "headings", "title", "url", "question")
+
+
+class PublicCitationOut(BaseModel):
+    number: int
+    source: str
+    metadata: dict[str, Any]
+    snippet: str
+
+
+class PublicAnswerOut(BaseModel):
+    """The ``done`` event of a widget's answer (:func:`public_answer`)."""
+
+    answer: str
+    citations: list[PublicCitationOut]
+    abstained: bool
+    conversation_id: str | None
+
+
+class WidgetConfigOut(BaseModel):
+    name: str
+    link_hosts: list[str]
 
 
 def cors(origin: str) -> dict[str, str]:
@@ -99,6 +119,27 @@ def check_limits(limits: WidgetLimits, widget: Widget, origin: str, request: Req
         raise Refusal(RateLimitedError(message, retry_after=seconds), headers)
 
 
+# the routes' declarations (OpenAPI): a 200 is the SSE stream alone (response_class=Response:
+# no JSON 200), an error is JSON
+PREFLIGHT: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {204: {"description": "CORS headers for the page's origin"},
+                  **responses(403, 404)},
+    "summary": "CORS preflight of a visitor's message",
+}  # fmt: skip
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+MESSAGE: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {200: {"content": event_stream(PublicAnswerOut)},
+                  **responses(402, 403, 404, 415, 422, 429, 502)},
+    "summary": "Answer a visitor's message (SSE)",
+}  # fmt: skip
+
+
 def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
     router = APIRouter(prefix="/v1/widgets", tags=["widget"])
     limits = WidgetLimits(
@@ -108,15 +149,20 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
 
     class WidgetMessageIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        message: Text = Field(max_length=settings.api_max_message_chars)
-        conversation_id: uuid.UUID | None = None
+        message: Text = text_field(settings.api_max_message_chars)
+        conversation_id: Uuid | None = None
 
     def allowed(widget_id: str, request: Request) -> tuple[Widget, str]:
         return allowed_widget(pool, widget_id, request)
 
     Allowed = Annotated[tuple[Widget, str], Depends(allowed)]
 
-    @router.get("/{widget_id}", summary="A widget's public settings")
+    @router.get(
+        "/{widget_id}",
+        response_model=WidgetConfigOut,
+        responses=responses(403, 404),
+        summary="A widget's public settings",
+    )
     def widget_config(allowed: Allowed) -> Any:
         widget, origin = allowed
         with pool.connection() as conn:
@@ -126,17 +172,11 @@ def widget_routes(settings: Settings, pool: ConnectionPool) -> APIRouter:
         body = {"name": strip_bidi(bot.name), "link_hosts": list(link_hosts(bot, settings))}
         return JSONResponse(body, headers=cors(origin))
 
-    @router.options("/{widget_id}/messages", include_in_schema=False)
+    @router.options("/{widget_id}/messages", status_code=204, **PREFLIGHT)
     def preflight(allowed: Allowed) -> Response:
-        headers = {
-            **cors(allowed[1]),
-            "Access-Control-Allow-Methods": "POST",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600",
-        }
-        return Response(status_code=204, headers=headers)
+        return Response(status_code=204, headers={**cors(allowed[1]), **PREFLIGHT_HEADERS})
 
-    @router.post("/{widget_id}/messages", summary="Answer a visitor's message (SSE)")
+    @router.post("/{widget_id}/messages", **MESSAGE)
     def widget_message(body: WidgetMessageIn, allowed: Allowed, request: Request) -> Any:
         widget, origin = allowed
         check_limits(limits, widget, origin, request)
