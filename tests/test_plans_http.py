@@ -20,6 +20,7 @@ from db import connections as connections_db
 from db.chatbots import Chatbot
 from intaj.http import create_app
 from tests.fix_api import api_settings, bearer
+from tests.fix_orchestration import upload
 from tests.knowledge import tenants
 from tests.servers.asgi import serving
 from tests.test_plans import counts
@@ -90,6 +91,26 @@ def test_the_storage_webhook_over_the_limit_is_402(
                        headers={"Authorization": f"Bearer {SECRET}"})  # fmt: skip
     refused(reply, "file_bytes")
     assert counts(pool, bot) == before
+
+
+def test_the_database_webhook_refuses_a_row_over_the_limit_with_402(
+    pool: ConnectionPool, settings: Settings, world: tuple[str, Chatbot, Chatbot]
+) -> None:
+    url, _, other = world  # the other owner: free, 1 source per chatbot
+    made = [upload(pool, settings, other.id, f"f{i}.txt", b"tandem") for i in range(2)]
+
+    def post(source_id: str) -> httpx.Response:
+        event = {"type": "INSERT", "table": "data_sources", "schema": "public",
+                 "record": {"id": source_id}, "old_record": None}  # fmt: skip
+        return httpx.post(f"{url}/v1/webhooks/database", json=event,
+                          headers={"Authorization": f"Bearer {SECRET}"})  # fmt: skip
+
+    assert post(made[0]).json()["pending"] == [made[0]]
+    error = refused(post(made[1]), "sources_per_chatbot")
+    assert "limit of 1 data sources per chatbot (in use: 1)" in error["message"]
+    with pool.connection() as conn:
+        row = conn.execute("SELECT status, error_code FROM data_sources WHERE id = %s", (made[1],))
+        assert row.fetchone() == ("failed", "plan_limit")  # never claimed
 
 
 def test_a_whatsapp_connection_over_the_plan_is_402(

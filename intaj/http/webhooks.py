@@ -11,9 +11,10 @@ the OpenAPI schema as security schemes (``WebhookSecret``, ``WebhookSignature``)
 event's shape as the request body; the handlers check the same before any work (422
 ``invalid_event`` naming the field).
 
-The logic is in ``flows/trigger.py``: the source is made pending (or created, for a new storage
-object) and dispatched at once when a Prefect server is configured; otherwise the listener,
-woken by the database trigger's NOTIFY, takes it.
+The logic is in ``flows/webhook_events.py``: the source is made pending (or created, for a new
+storage object) within its owner's plan (else 402 ``plan_limit``) and dispatched at once when a
+Prefect server is configured; otherwise the listener, woken by the database trigger's NOTIFY,
+takes it.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def _reply(accepted: Any) -> dict[str, Any]:
 @router.post("/storage", status_code=202, response_model=AcceptedOut, openapi_extra=_STORAGE_EVENT)
 async def storage_webhook(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """An object was uploaded to Supabase Storage: ingest it (new source or re-upload)."""
-    from flows.trigger import accept_storage_event, kick
+    from flows.webhook_events import accept_storage_event, kick
 
     payload = await _payload(request, ctx)
     check_storage_event(payload)
@@ -203,12 +204,12 @@ async def storage_webhook(request: Request, ctx: ContextDep) -> dict[str, Any]:
 )
 async def database_webhook(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """A ``data_sources`` row was inserted or its file replaced: ingest it."""
-    from flows.trigger import accept_database_event, kick
+    from flows.webhook_events import accept_database_event, kick
 
     payload = await _payload(request, ctx)
     check_database_event(payload)
 
     def work() -> Any:
-        return kick(ctx.pool, ctx.settings, accept_database_event(ctx.pool, payload))
+        return kick(ctx.pool, ctx.settings, accept_database_event(ctx.pool, payload, ctx.settings))
 
     return _reply(await run_in_threadpool(work))
