@@ -35,6 +35,8 @@ from pipeline.stages import loading
 sync_faqs_task = stage_task(faqs.sync, "sync-faqs", retry=True)
 reembed_task = stage_task(reembed.reembed, "reembed", retry=True)
 
+FAILED = ("failed",)  # what retry-failed claims from
+
 
 @flow(name="sync-faqs", log_prints=False)
 def sync_faqs(chatbot_id: str) -> dict[str, int]:
@@ -148,9 +150,7 @@ def retry_failed(
     limits = plans.params(settings)  # a source still over its owner's plan stays failed
     for source_id in ids:
         with pool.connection() as conn:
-            claimed = dispatch_db.claim(
-                conn, source_id=source_id, from_status=("failed",), plans=limits
-            )
+            claimed = dispatch_db.claim(conn, source_id=source_id, from_status=FAILED, plans=limits)
         if claimed is None:
             continue
         start = time.perf_counter()

@@ -310,3 +310,43 @@ def test_the_cli_exits_non_zero_with_one_line_and_usage_shows_the_plan(
     assert code == 2 and "free plan's limit of 0 chatbots" in out
     code, out = intaj("usage")
     assert code == 0 and "plan free" in out
+
+
+def test_a_whatsapp_message_over_the_month_is_kept_and_not_answered(
+    pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    from db import whatsapp as whatsapp_db
+    from db.whatsapp import InboxRow
+    from intaj.whatsapp.worker import InboxWorker
+
+    tight = plan_settings(settings, messages_per_month=0)
+    bot = make_chatbot()
+    added = setup.add(pool, settings, bot, phone_number_id="1234567", access_token="token-0123",
+                      app_secret="secret-0123")  # fmt: skip
+    with pool.connection() as conn:
+        inbox_id = whatsapp_db.receive(
+            conn, connection_id=added.connection_id, chatbot_id=bot.id,
+            wa_message_id=f"wamid.{uuid.uuid4().hex}", sender="15550001111", kind="text",
+            body="Do you rent tandems?",
+        )  # fmt: skip
+        row = conn.execute(
+            "UPDATE whatsapp_inbox SET state = 'working', claim = gen_random_uuid(),"
+            " attempts = 1 WHERE id = %s RETURNING id::text, claim::text, wa_message_id,"
+            " connection_id::text, chatbot_id::text, sender, kind, body, received_at, attempts,"
+            " conversation_id::text, reply, reply_message_id::text, parts_sent",
+            (inbox_id,),
+        ).fetchone()  # what the worker's claim returns
+    assert row is not None
+    before = counts(pool, bot)
+    worker = InboxWorker(pool, tight)
+    try:
+        worker.work(InboxRow(*row))
+    finally:
+        worker.client.close()
+    with pool.connection() as conn:
+        state = conn.execute(
+            "SELECT state, error FROM whatsapp_inbox WHERE id = %s", (inbox_id,)
+        ).fetchone()
+    assert state is not None and state[0] == "limited"
+    assert "free plan's limit of 0 messages a month" in state[1]
+    assert counts(pool, bot) == before  # no messages rows, nothing counted

@@ -140,10 +140,11 @@ class InboxWorker:
         reply = row.reply
         if reply is None:
             bot = load_chatbot(self.pool, row.chatbot_id)
-            try:  # a message of the owner's plan (issue 27): over it, not answered
+            try:  # a message of the owner's plan (issue 27): over it, kept and not answered
                 plans.count_message(self.pool, self.settings, user_id=bot.user_id)
             except PlanLimitError as e:
-                self._finish(row, e.message)
+                with self.pool.connection() as conn:
+                    whatsapp_db.set_limited(conn, inbox_id=row.id, error=e.message)
                 return
             reply = self._answer(row, bot)
             if reply is None:
