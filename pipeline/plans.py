@@ -60,8 +60,9 @@ def params(settings: Settings) -> PlanParams:
 def refusal(plan: Plan, limit: str, usage: int, allowed: int, *, extra: int = 1) -> PlanLimitError:
     noun, advice = NOUNS[limit]
     asked = f"; this adds {extra}" if extra != 1 else ""
+    used = f"the file has {usage}" if limit == "file_bytes" else f"in use: {usage}{asked}"
     return PlanLimitError(
-        f"over the {plan.name} plan's limit of {allowed} {noun} (in use: {usage}{asked}):"
+        f"over the {plan.name} plan's limit of {allowed} {noun} ({used}):"
         f" upgrade the plan or {advice}",
         limit=limit, usage=usage, allowed=allowed, plan=plan.name,
     )  # fmt: skip

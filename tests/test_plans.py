@@ -117,7 +117,8 @@ def test_registration_over_the_file_and_byte_limits_stores_nothing(
     bot = make_chatbot()
     (big,) = files(1, 101)
     before = counts(pool, bot)
-    refused(lambda: registration.register(pool, tight, bot, big), "file_bytes", 101, 100)
+    error = refused(lambda: registration.register(pool, tight, bot, big), "file_bytes", 101, 100)
+    assert "limit of 100 bytes in one file (the file has 101)" in error.message
     (small,) = files(1, 100)
     assert registration.register(pool, tight, bot, small).source is not None
     (other,) = files(1, 60)
