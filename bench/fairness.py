@@ -4,7 +4,8 @@ scheduling on (``INTAJ_INGEST_FAIR=true``) and off (first come, first served):
 
 - B's trigger-to-ready (its INSERT committed to its status ``ready``) on an idle pipeline
   (``--runs`` uploads) and behind A's backlog (``--runs`` backlogs), median and p95;
-- A's total (its first INSERT to its last source settled) alone, and with B's upload.
+- A's total (its first INSERT to its last source settled) alone, and with B's upload (each
+  backlog with B paired with one alone, mean against mean).
 
 The goal: behind the backlog, B's p95 is at most 2x its idle p95, and A's total within 10% of
 alone. The real processes run it: ``intaj listen`` in-process (one source at a time, the flow
@@ -86,14 +87,16 @@ def backlog(a: Uploads, files: int, tag: str) -> list[str]:
 
 
 def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
+    """B idle ``runs`` times; then ``runs`` rounds of A's backlog alone and A's backlog with B's
+    upload right after it (paired, so the neighbours' load moves both alike)."""
     idle = []
     for r in range(opts.runs):
         start = time.perf_counter()
         idle.append(until_settled(b, [b.upload(f"B's note {r}: tandems.\n", f"b-{r}.txt")], start))
-    start = time.perf_counter()
-    alone = until_settled(a, backlog(a, opts.files, "alone"), start)
-    behind, totals = [], []
+    alone, behind, totals = [], [], []
     for r in range(opts.runs):
+        start = time.perf_counter()
+        alone.append(until_settled(a, backlog(a, opts.files, f"alone{r}"), start))
         start = time.perf_counter()
         ids = backlog(a, opts.files, f"run{r}")
         b_start = time.perf_counter()
@@ -107,7 +110,7 @@ def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
         "b_p95_ratio": round(p95(behind) / p95(idle), 2),
         "a_alone_s": alone,
         "a_with_b_s": totals,
-        "a_total_ratio": round(statistics.mean(totals) / alone, 3),
+        "a_total_ratio": round(statistics.mean(totals) / statistics.mean(alone), 3),
     }
 
 
@@ -177,8 +180,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path)
     opts = parser.parse_args()
+    machine = describe()  # its load average at the start
     result = run(opts)
-    result["machine"] = {**describe(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    result["machine"] = {**machine, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(result, indent=1)
     print(text)
     if opts.out:
