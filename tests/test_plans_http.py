@@ -105,7 +105,8 @@ def test_the_database_webhook_refuses_a_row_over_the_limit_with_402(
         return httpx.post(f"{url}/v1/webhooks/database", json=event,
                           headers={"Authorization": f"Bearer {SECRET}"})  # fmt: skip
 
-    assert post(made[0]).json()["pending"] == [made[0]]
+    first = post(made[0])  # within the plan: accepted (a listener of the session may have
+    assert first.status_code == 202, first.text  # taken the row already: then "ignored")
     error = refused(post(made[1]), "sources_per_chatbot")
     assert "limit of 1 data sources per chatbot (in use: 1)" in error["message"]
     with pool.connection() as conn:
