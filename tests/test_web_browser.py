@@ -126,6 +126,9 @@ def test_the_playground_streams_an_answer_and_opens_the_cited_passage(
         expect(row.locator(".status")).to_have_text("ready")
     expect(page.locator("#faqs")).to_contain_text(POISON_QUESTION)
     expect(page.locator("#widgets pre").first).to_contain_text("/static/widget.js")
+    usage = page.locator("#usage")  # the plan of the owner (the local profile: none) and use
+    expect(usage).to_contain_text("Plan: none")
+    expect(usage.locator("tr", has_text="Data sources")).to_contain_text("2 of no limit")
 
     # every text the answer bubble shows, as it changes
     page.evaluate("""() => { window.__seen = [];
