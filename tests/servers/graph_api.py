@@ -24,11 +24,13 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.servers.local import InThread, running, send_json
 
 
 @dataclass(frozen=True)
@@ -67,29 +69,19 @@ class _Handler(BaseHTTPRequestHandler):
         graph.requests.append({"path": self.path, "body": body, "headers": headers,
                                "at": time.time()})  # fmt: skip
         if len(parts) < 2 or parts[-1] != "messages":
-            self._json(404, {"error": {"message": "unknown path", "code": 100}})
+            send_json(self, 404, {"error": {"message": "unknown path", "code": 100}})
             return
         failure = graph.next_failure()
         if failure is not None:
             error = {"message": "scripted failure", "type": "OAuthException",
                      "code": failure.code or failure.status, "fbtrace_id": "fake"}  # fmt: skip
             extra = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-            self._json(failure.status, {"error": error}, extra)
+            send_json(self, failure.status, {"error": error}, extra)
             return
         sent = graph.accept(parts[-2], body, headers.get("authorization", ""))
-        self._json(200, {"messaging_product": "whatsapp",
+        send_json(self, 200, {"messaging_product": "whatsapp",
                          "contacts": [{"input": sent.to, "wa_id": sent.to}],
                          "messages": [{"id": sent.id}]})  # fmt: skip
-
-    def _json(self, status: int, data: dict[str, Any], extra: dict[str, str] | None = None) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
 
 class _Server(ThreadingHTTPServer):
@@ -97,7 +89,7 @@ class _Server(ThreadingHTTPServer):
     graph: GraphServer
 
 
-class GraphServer:
+class GraphServer(InThread):
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.sent: list[Sent] = []
@@ -135,22 +127,9 @@ class GraphServer:
     def replies_to(self, wa_message_id: str) -> list[Sent]:
         return [s for s in list(self.sent) if s.reply_to == wa_message_id]
 
-    def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@contextmanager
-def running_graph_api() -> Iterator[GraphServer]:
-    server = GraphServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_graph_api() -> AbstractContextManager[GraphServer]:
+    return running(GraphServer())
 
 
 # --- what Meta posts to a webhook ------------------------------------------------------------

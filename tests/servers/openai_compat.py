@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.servers.local import InThread, running, send_json
 
 PIECE = 5  # characters per streamed chunk
 
@@ -56,26 +57,18 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         chat.requests.append({"path": self.path, "body": body, "headers": headers})
         if self.path.rstrip("/") != "/v1/chat/completions":
-            self._json(404, {"error": {"message": "not found"}})
+            send_json(self, 404, {"error": {"message": "not found"}})
             return
         reply = chat.next_reply(body.get("messages") or [])
         if isinstance(reply, Fail):
             message = "scripted failure"
             if reply.echo_key:
                 message = f"Incorrect API key provided: {headers.get('authorization', '')}"
-            self._json(reply.status, {"error": {"message": message, "code": None}})
+            send_json(self, reply.status, {"error": {"message": message, "code": None}})
         elif body.get("stream"):
             self._stream(body.get("model", ""), reply)
         else:
-            self._json(200, completion(body.get("model", ""), reply))
-
-    def _json(self, status: int, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            send_json(self, 200, completion(body.get("model", ""), reply))
 
     def _stream(self, model: str, text: str) -> None:
         self.send_response(200)
@@ -120,7 +113,7 @@ class _Server(ThreadingHTTPServer):
     chat: ChatServer
 
 
-class ChatServer:
+class ChatServer(InThread):
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self._script: list[str | Fail] = []
@@ -145,19 +138,6 @@ class ChatServer:
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
 
-    def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@contextmanager
-def running_chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_chat_server() -> AbstractContextManager[ChatServer]:
+    return running(ChatServer())

@@ -27,12 +27,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+
+from tests.servers.local import InThread, running, send_json
 
 NATIVE = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 _WORD = re.compile(r"\w+")
@@ -115,17 +116,17 @@ class _Handler(BaseHTTPRequestHandler):
     def answer(self, body: dict, request: Request, fault: Fault | None) -> None:
         if fault is not None and fault.kind == "hang":
             time.sleep(fault.seconds)
-            self.reply(500, {"error": {"message": "hung", "type": "server_error"}})
+            send_json(self, 500, {"error": {"message": "hung", "type": "server_error"}})
             return
         if fault is not None and fault.status != 200:
             headers = {"Retry-After": f"{fault.seconds:g}"} if fault.status == 429 else {}
             message = "rate limited" if fault.status == 429 else "scripted failure"
             if fault.kind == "unauthorized":
                 message = f"Incorrect API key provided: {self.headers.get('Authorization')}"
-            self.reply(fault.status, {"error": {"message": message, "type": "x"}}, headers)
+            send_json(self, fault.status, {"error": {"message": message, "type": "x"}}, headers)
             return
         if request.model_unknown():
-            self.reply(404, {"error": {"message": f"no model {request.model}", "type": "x"}})
+            send_json(self, 404, {"error": {"message": f"no model {request.model}", "type": "x"}})
             return
         dims = request.dimensions or NATIVE[request.model]
         if fault is not None and fault.kind == "wrong_dimensions":
@@ -142,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
                 embedding = vector.tolist()
             data.append({"object": "embedding", "index": i, "embedding": embedding})
         tokens = sum(len(t.split()) for t in request.inputs)
-        self.reply(
+        send_json(
+            self,
             200,
             {
                 "object": "list",
@@ -152,23 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def reply(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: EmbeddingServer
 
 
-class EmbeddingServer:
+class EmbeddingServer(InThread):
     def __init__(self) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
@@ -209,19 +201,6 @@ class EmbeddingServer:
     def embedded_texts(self) -> list[str]:
         return [t for r in self.requests if r.status == 200 for t in r.inputs]
 
-    def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@contextmanager
-def running_embedding_server() -> Iterator[EmbeddingServer]:
-    server = EmbeddingServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_embedding_server() -> AbstractContextManager[EmbeddingServer]:
+    return running(EmbeddingServer())
