@@ -18,6 +18,7 @@ from core.settings import get_settings
 from db import open_pool
 from db.chatbots import Chatbot
 from pipeline.embed import Embedder
+from tests.cli import intaj
 from tests.fix_orchestration import child_env, free_port, intaj_cmd, process, wait_for
 from tests.knowledge import add_document, add_faqs, tenants
 from tests.servers.graph_api import GraphServer, signature
@@ -73,6 +74,18 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def add_connection(chatbot_id: str) -> dict[str, Any]:
+    """``intaj connection add --platform whatsapp`` with the test credentials: its JSON."""
+    code, out = intaj(
+        "connection", "add", "--platform", "whatsapp", "--chatbot", chatbot_id,
+        "--phone-number-id", PHONE, "--access-token", TOKEN, "--app-secret", APP_SECRET,
+        "--verify-token", VERIFY, "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    result: dict[str, Any] = out
+    return result
 
 
 def wamid() -> str:

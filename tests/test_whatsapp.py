@@ -30,6 +30,7 @@ from tests.fix_whatsapp import (
     TOKEN,
     VERIFY,
     Served,
+    add_connection,
     inbox_state,
     post,
     serve,
@@ -67,12 +68,7 @@ def world(
 ) -> Iterator[World]:
     logs = tmp_path_factory.mktemp("whatsapp")
     with shop_bot(pool, embedder) as bot, running_graph_api() as graph:
-        code, out = intaj(
-            "connection", "add", "--platform", "whatsapp", "--chatbot", bot.id,
-            "--phone-number-id", PHONE, "--access-token", TOKEN, "--app-secret", APP_SECRET,
-            "--verify-token", VERIFY, "--json",
-        )  # fmt: skip
-        assert code == 0, out
+        out = add_connection(bot.id)
         assert out["webhook_url"].endswith(f"/v1/whatsapp/{out['id']}/webhook")
         assert out["verify_token"] is None  # given, so not printed back
         env = {"INTAJ_WHATSAPP_MESSAGES_PER_MINUTE": "1000"}

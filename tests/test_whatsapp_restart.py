@@ -14,13 +14,10 @@ from psycopg_pool import ConnectionPool
 
 from db.chatbots import Chatbot
 from pipeline.embed import Embedder
-from tests.cli import intaj
 from tests.fix_orchestration import wait_for
 from tests.fix_whatsapp import (
-    APP_SECRET,
     PHONE,
-    TOKEN,
-    VERIFY,
+    add_connection,
     inbox_state,
     post,
     serve,
@@ -64,12 +61,7 @@ def turns(pool: ConnectionPool, message: str) -> list[str]:
 def test_a_server_killed_after_its_200_loses_nothing_and_sends_once(
     bot: Chatbot, pool: ConnectionPool, tmp_path: Path
 ) -> None:
-    code, out = intaj(
-        "connection", "add", "--platform", "whatsapp", "--chatbot", bot.id,
-        "--phone-number-id", PHONE, "--access-token", TOKEN, "--app-secret", APP_SECRET,
-        "--verify-token", VERIFY, "--json",
-    )  # fmt: skip
-    assert code == 0, out
+    out = add_connection(bot.id)
     path = f"/v1/whatsapp/{out['id']}/webhook"
     at_once, mid_send = wamid(), wamid()
     with running_graph_api() as graph:
