@@ -163,5 +163,19 @@ def failures_as(error: type[IntajError], doing: str) -> Iterator[None]:
         ) from e
 
 
+@contextmanager
+def unless_unavailable(doing: str) -> Iterator[None]:
+    """:func:`failures_as` ``DatabaseError``, except that a lost database
+    (``database_unavailable``) is not raised: for a write that a later pass redoes once the
+    database is back (a run row that ``pipeline/run/orphans.py`` closes)."""
+    try:
+        with failures_as(DatabaseError, doing):
+            yield
+    except DatabaseError as e:
+        if e.code != "database_unavailable":
+            raise
+        log.info("not recorded while %s: the database is unavailable", doing)
+
+
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]

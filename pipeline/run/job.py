@@ -10,7 +10,6 @@ source) comes in :class:`Hooks`."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from db import open_pool
 from db import runs as runs_db
 from db import sources as sources_db
 from db.chunks import ChunkRow
-from db.connection import failures_as
+from db.connection import failures_as, unless_unavailable
 from pipeline import status
 from pipeline.chunk import ChunkSpec
 from pipeline.embed import Embedder, get_embedder
@@ -38,8 +37,6 @@ from pipeline.run.retry import retried
 from pipeline.run.tracking import RunTracker
 from pipeline.run.worker import this_process
 from pipeline.stages import chunking, embedding, loading, parsing, storing
-
-log = logging.getLogger(__name__)
 
 
 class Load(Protocol):
@@ -235,20 +232,17 @@ def finish(job: Job) -> tuple[SourceResult, Exception | None]:
         _record_failure(pool, result, run_id, code, message)
         _done(job, "failed")
         return result, e
-    try:
-        with failures_as(DatabaseError, "closing the run"), pool.connection() as conn:
-            runs_db.finish(
-                conn,
-                run_id=run_id,
-                status="completed",
-                chunks=result.chunks,
-                embedded=result.embedded,
-                reused=result.reused,
-                timings=result.timings,
-            )
-    except DatabaseError as e:  # the source is ready; its run row is closed later (orphans)
-        if e.code != "database_unavailable":
-            raise
+    # the source is ready; with the database gone, its run row is closed later (orphans)
+    with unless_unavailable("closing the run"), pool.connection() as conn:
+        runs_db.finish(
+            conn,
+            run_id=run_id,
+            status="completed",
+            chunks=result.chunks,
+            embedded=result.embedded,
+            reused=result.reused,
+            timings=result.timings,
+        )
     _done(job, "done")
     return result, None
 
@@ -260,16 +254,12 @@ def _record_failure(
     only reported: the run row is left ``running`` and its lease closes it (``worker_lost``)
     once the database is back, at the next command's start (``pipeline/run/orphans.py``) or by
     the sweeper."""
-    try:
+    with unless_unavailable(f"recording the failure of source {result.source_id}"):
         status.failed(pool, source_id=result.source_id, error_code=code, message=message)
-        with failures_as(DatabaseError, "closing the run"), pool.connection() as conn:
+        with pool.connection() as conn:
             runs_db.finish(
                 conn, run_id=run_id, status="failed", timings=result.timings, error=message
             )
-    except DatabaseError as e:
-        if e.code != "database_unavailable":
-            raise
-        log.info("source %s: failure not recorded, the database is gone", result.source_id)
 
 
 def _done(job: Job, stage: str) -> None:
