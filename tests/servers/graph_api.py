@@ -27,10 +27,10 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.servers.local import InThread, running, send_json
+from tests.servers.local import InThread, QuietHandler, running, send_json
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,11 @@ class Sent:
     at: float  # time.time() when accepted
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        body = self.read_json()
         headers = {k.lower(): v for k, v in self.headers.items()}
         graph = self.server.graph
         parts = self.path.strip("/").split("/")

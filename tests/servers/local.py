@@ -27,6 +27,20 @@ def send_json(
     handler.wfile.write(payload)
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stand-in's request handler: HTTP/1.1 (keep-alive, as the real services), no access
+    log on the test's stderr, and the request's JSON body."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+
 class InThread:
     """A stand-in's start and stop: its ``_server`` served by a daemon thread."""
 

@@ -25,10 +25,10 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.servers.local import InThread, running, send_json
+from tests.servers.local import InThread, QuietHandler, running, send_json
 
 PIECE = 5  # characters per streamed chunk
 
@@ -43,16 +43,11 @@ def echo(messages: list[dict[str, Any]]) -> str:
     return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        body = self.read_json()
         chat = self.server.chat
         headers = {k.lower(): v for k, v in self.headers.items()}
         chat.requests.append({"path": self.path, "body": body, "headers": headers})

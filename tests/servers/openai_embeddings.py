@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import threading
 import time
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 
-from tests.servers.local import InThread, running, send_json
+from tests.servers.local import InThread, QuietHandler, running, send_json
 
 NATIVE = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 _WORD = re.compile(r"\w+")
@@ -97,15 +96,11 @@ class Request:
         return self.dimensions is None and self.model not in NATIVE
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        body = self.read_json()
         owner = self.server.owner
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         request = Request(body["model"], list(inputs), body.get("dimensions"))
