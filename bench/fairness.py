@@ -49,10 +49,20 @@ class Uploads:
     """What the SaaS does on an upload (store the file, INSERT the row), and the statuses."""
 
     def __init__(self, conn: psycopg.Connection, owner: str) -> None:
-        self.conn = conn
+        self.conn, self.owner = conn, owner
         self.settings = get_settings()
         self.bot = chatbots_db.create(conn, user_id=owner, name=f"fair-{uuid.uuid4().hex[:6]}")
         conn.commit()
+
+    def renew(self) -> None:
+        """A new chatbot for the next backlog, the last one deleted (untimed): each backlog
+        meets the same tables, not a chatbot that grew by every earlier backlog."""
+        old = self.bot
+        self.bot = chatbots_db.create(
+            self.conn, user_id=self.owner, name=f"fair-{uuid.uuid4().hex[:6]}"
+        )
+        self.conn.execute("DELETE FROM chatbots WHERE id = %s", (old.id,))
+        self.conn.commit()
 
     def upload(self, text: str, name: str) -> str:
         key = upload_key(self.bot.id, name)
@@ -82,26 +92,38 @@ def until_settled(who: Uploads, ids: list[str], start: float, timeout: float = 7
 
 
 def backlog(a: Uploads, files: int, tag: str) -> list[str]:
+    a.renew()
     text = "Backlog page {i} of {tag}: every rental includes a helmet and lock number {i}.\n"
     return [a.upload(text.format(i=i, tag=tag) * 20, f"a-{tag}-{i}.txt") for i in range(files)]
 
 
 def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
     """B idle ``runs`` times; then ``runs`` rounds of A's backlog alone and A's backlog with B's
-    upload right after it (paired, so the neighbours' load moves both alike)."""
+    upload right after it (paired, so the neighbours' load moves both alike; which of the two
+    goes first alternates, so neither is always the later one)."""
+    until_settled(b, [b.upload("B's warm-up note: not measured.\n", "b-warm.txt")], 0)
     idle = []
-    for r in range(opts.runs):
+    for r in range(opts.rounds):
         start = time.perf_counter()
         idle.append(until_settled(b, [b.upload(f"B's note {r}: tandems.\n", f"b-{r}.txt")], start))
     alone, behind, totals = [], [], []
-    for r in range(opts.runs):
-        start = time.perf_counter()
-        alone.append(until_settled(a, backlog(a, opts.files, f"alone{r}"), start))
-        start = time.perf_counter()
-        ids = backlog(a, opts.files, f"run{r}")
-        b_start = time.perf_counter()
-        behind.append(until_settled(b, [b.upload(f"B's late note {r}.\n", f"bl-{r}.txt")], b_start))
-        totals.append(until_settled(a, ids, start))
+    for r in range(opts.rounds):
+        for with_b in (r % 2 == 1, r % 2 == 0):
+            start = time.perf_counter()
+            ids = backlog(a, opts.files, f"{'run' if with_b else 'alone'}{r}")
+            if not with_b:
+                alone.append(until_settled(a, ids, start))
+                continue
+            b_start = time.perf_counter()
+            late = [b.upload(f"B's late note {r}.\n", f"bl-{r}.txt")]
+            behind.append(until_settled(b, late, b_start))
+            totals.append(until_settled(a, ids, start))
+        print(
+            f"round {r + 1}/{opts.rounds}: A alone {alone[-1]} s, with B {totals[-1]} s,"
+            f" B behind {behind[-1]} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return {
         "b_idle_s": idle,
         "b_behind_backlog_s": behind,
@@ -119,12 +141,14 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def pipeline(stack: ExitStack, env: dict[str, str], mode: str, tmp: Path) -> None:
+def pipeline(stack: ExitStack, env: dict[str, str], opts: argparse.Namespace, tmp: Path) -> None:
     """Start the processes that ingest uploads (module doc), waiting until they are ready."""
-    if mode == "worker":
+    if opts.mode == "worker":
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        if opts.prefect_database_url:
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = opts.prefect_database_url
         server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         stack.enter_context(started([*server, "--port", str(port)], env, tmp / "server.log"))
         env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
@@ -146,8 +170,15 @@ def healthy(api: str) -> bool:
 
 def run(opts: argparse.Namespace) -> dict[str, Any]:
     pool = open_pool(get_settings())
-    results: dict[str, Any] = {"mode": opts.mode, "files": opts.files, "runs": opts.runs}
+    results: dict[str, Any] = {
+        "mode": opts.mode,
+        "prefect_database": "postgresql" if opts.prefect_database_url else "sqlite",
+        "files": opts.files,
+        "runs": opts.runs,
+        "runs_fair_off": opts.runs_off or opts.runs,
+    }
     for fair in ("true", "false"):
+        opts.rounds = opts.runs if fair == "true" else (opts.runs_off or opts.runs)
         tmp = Path(tempfile.mkdtemp(prefix=f"intaj-fair-{fair}-"))
         env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), PREFECT_LOGGING_LEVEL="WARNING")
         env.pop("PREFECT_API_URL", None)
@@ -165,7 +196,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             gone = "DELETE FROM profiles WHERE id = ANY(%s::uuid[])"
             stack.callback(conn.execute, gone, (owners,))
             a, b = Uploads(conn, owners[0]), Uploads(conn, owners[1])
-            pipeline(stack, env, opts.mode, tmp)
+            pipeline(stack, env, opts, tmp)
             results["fair" if fair == "true" else "first_come_first_served"] = {
                 **measure(a, b, opts),
                 "logs": str(tmp),
@@ -178,6 +209,14 @@ def main() -> None:
     parser.add_argument("--mode", choices=["in-process", "worker"], default="in-process")
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--runs-off", type=int, help="rounds with fair scheduling off (default: --runs)"
+    )
+    parser.add_argument(
+        "--prefect-database-url",
+        help="--mode worker: the Prefect server's database (e.g. postgresql+asyncpg://postgres@"
+        "127.0.0.1:5499/prefect; any PostgreSQL with pg_trgm), not its SQLite file",
+    )
     parser.add_argument("--out", type=Path)
     opts = parser.parse_args()
     machine = describe()  # its load average at the start

@@ -25,3 +25,8 @@ class OperationsSettings(PlansSettings):
     ingest_fair: bool = True
     ingest_max_in_flight: int = Field(default=4, ge=1)
     ingest_owner_max_in_flight: int = Field(default=3, ge=1)
+    # `intaj listen` in in-process mode (no Prefect server of its own): how many sources it
+    # ingests at once, each flow run in a thread. 1 on Prefect's temporary SQLite server:
+    # concurrent runs meet its write locks (HTTP 503, then the client's 2 s back-off); raise
+    # it with a Prefect server on PostgreSQL (docs/orchestration.md, "Fair ingestion").
+    listen_runs: int = Field(default=1, ge=1)

@@ -10,8 +10,9 @@ same one, owner by owner in turn while run slots are free (``INTAJ_INGEST_FAIR``
 - ``deployment`` mode (PREFECT_API_URL set): a flow run of the ``ingest-data-source``
   deployment (one Prefect client for the listener's life) with the idempotency key
   ``ingest:{id}:{attempt}``; a worker runs it;
-- ``in-process`` mode (no Prefect server): the listener runs the flow itself, one source at a
-  time (claiming one at a time, so several listeners share the work).
+- ``in-process`` mode (no Prefect server): the listener runs the flow itself, ``listen_runs``
+  sources at a time (1 by default), each in a thread, claiming only while it has a free slot
+  (so several listeners share the work); a run that ends claims the next.
 
 The flow accepts a source already claimed (it sets 'processing' itself too). The listener also
 runs the sweeper (``flows/sweep.py``), reconnects with backoff after database restarts, and
@@ -57,21 +58,33 @@ def resolve_mode(mode: Mode) -> Literal["deployment", "in-process"]:
 
 @dataclass
 class Dispatcher:
-    """Turns claims into runs: a deployment run on the Prefect server, or the flow in-process."""
+    """Turns claims into runs: a deployment run on the Prefect server, or the flow in-process.
+
+    In-process, up to ``listen_runs`` flow runs go at once (1 by default), each in a thread
+    of its own; a run that ends claims the next source itself (:meth:`drain`), so a freed
+    slot is filled at once, in fair order when fair."""
 
     pool: ConnectionPool
     settings: Settings
     mode: Literal["deployment", "in-process"]
+    # In-process: the Prefect server is a temporary one that ends with this process, so its
+    # flow runs send no heartbeat (flows/startup.py, ``flow_settings``).
+    temporary_server: bool = False
     dispatched: list[Claim] = field(default_factory=list)
     _prefect: Any = None
     _deployment_id: Any = None
+    _busy: int = 0  # in-process: slots reserved or running
+    _slots: threading.Lock = field(default_factory=threading.Lock)
+    _runs: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event | None = None
 
     def trigger(self, note: str, stop: threading.Event | None = None) -> Claim | None:
         """A notification: a source made pending (its id) or one that finished (``done:<id>``).
-        Fair (INTAJ_INGEST_FAIR), either wakes :meth:`drain`, which claims in fair order while
-        slots are free: the claim of ``note``'s source if it got one. Otherwise a pending one
-        is claimed (within its plan) and dispatched at once; None if someone else has it."""
-        if self.settings.ingest_fair:
+        Fair (INTAJ_INGEST_FAIR) or in-process, either wakes :meth:`drain`, which claims (in
+        fair order, or oldest first) while slots are free: the claim of ``note``'s source if
+        it got one. Otherwise a pending one is claimed (within its plan) and dispatched at
+        once; None if someone else has it."""
+        if self.settings.ingest_fair or self.mode == "in-process":
             first = len(self.dispatched)
             self.drain(stop)
             return next((c for c in self.dispatched[first:] if c.source_id == note), None)
@@ -85,18 +98,41 @@ class Dispatcher:
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Claim and dispatch every pending source it may (catch-up): all of them, oldest first,
-        or, fair, in fair order while slots are free (db/fair_claims.py). Returns how many."""
+        or, fair, in fair order while slots are free (db/fair_claims.py); in-process, only as
+        many as its free run slots. Returns how many."""
+        if stop is not None:
+            self._stop = stop
         count = 0
-        batch = 1 if self.mode == "in-process" else SWEEP_BATCH
         while stop is None or not stop.is_set():
-            with self.pool.connection() as conn:
-                claims = self._claim_next(conn, batch)
+            batch = self._reserve()
+            if batch == 0:
+                break
+            claims: list[Claim] = []
+            try:
+                with self.pool.connection() as conn:
+                    claims = self._claim_next(conn, batch)
+            finally:
+                self._free(batch - len(claims))
             if not claims:
                 break
             for c in claims:
                 self.dispatch(c)
             count += len(claims)
         return count
+
+    def _reserve(self) -> int:
+        """How many sources to claim now: in-process, the free run slots (reserved here)."""
+        if self.mode != "in-process":
+            return SWEEP_BATCH
+        with self._slots:
+            free = max(0, self.settings.listen_runs - self._busy)
+            self._busy += free
+            return free
+
+    def _free(self, slots: int) -> None:
+        if self.mode == "in-process" and slots:
+            with self._slots:
+                self._busy -= slots
 
     def _claim_next(self, conn: Any, batch: int) -> list[Claim]:
         limits, settings = plans.params(self.settings), self.settings
@@ -153,35 +189,48 @@ class Dispatcher:
         return self._prefect
 
     def close(self) -> None:
-        """Close the Prefect client, if one was opened."""
+        """Wait for the in-process runs in flight; close the Prefect client, if one was opened."""
+        for run in list(self._runs):
+            run.join()
         if self._prefect is not None:
             client, self._prefect = self._prefect, None
             client.__exit__(None, None, None)
 
     def _run_here(self, claimed: Claim) -> None:
+        """The flow run of ``claimed`` in a thread of its own, in the slot :meth:`drain`
+        reserved (the main thread keeps our signal handlers: Prefect installs its SIGTERM
+        bridge around a flow run in the main thread, which would crash the run on the first
+        SIGTERM instead of letting it finish)."""
+        worker = threading.Thread(
+            target=self._run_then_next, args=(claimed,), name=f"ingest-{claimed.source_id}"
+        )
+        self._runs.append(worker)
+        worker.start()
+
+    def _run_then_next(self, claimed: Claim) -> None:
+        try:
+            self._run_flow(claimed)
+        except Exception as e:  # the source stays processing; the sweeper retries it
+            log.warning("in-process run of source %s failed: %s", claimed.source_id, e)
+        finally:
+            self._free(1)
+            self._runs.remove(threading.current_thread())
+        try:
+            self.drain(self._stop)  # the freed slot: the next source, at once
+        except Exception as e:
+            log.warning("claiming the next source failed (the next sweep will): %s", e)
+
+    def _run_flow(self, claimed: Claim) -> None:
         from prefect import tags
 
         from flows.ingest import ingest_data_source
+        from flows.startup import flow_settings
 
-        # In a thread of its own: the main thread keeps our signal handlers (Prefect installs
-        # its SIGTERM bridge around a flow run in the main thread, which would crash the run
-        # on the first SIGTERM instead of letting it finish).
-        outcome: list[Any] = []
-
-        def run() -> None:
-            try:
-                with tags("trigger:upload", f"chatbot:{claimed.chatbot_id}"):
-                    outcome.append(ingest_data_source(claimed.source_id, return_state=True))
-            except BaseException as e:
-                outcome.append(e)
-
-        worker = threading.Thread(target=run, name=f"ingest-{claimed.source_id}", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        state = outcome[0]
+        with (
+            flow_settings(self.temporary_server),
+            tags("trigger:upload", f"chatbot:{claimed.chatbot_id}"),
+        ):
+            state = ingest_data_source(claimed.source_id, return_state=True)
         if state.state_details.flow_run_id is not None:
             with self.pool.connection() as conn:
                 dispatch_db.set_flow_run(

@@ -37,6 +37,7 @@ from uuid import UUID
 
 from core.settings import Settings
 from flows.deployments import deployment, flows
+from flows.startup import without_flow_heartbeat
 from flows.worker_metrics import serve_metrics
 from pipeline.embed import get_embedder
 from pipeline.embed.registry import loads
@@ -138,7 +139,8 @@ class WarmWorker:
             with get_client(sync_client=True) as client:
                 flow_run = client.read_flow_run(flow_run_id)
             name = flow_run.name
-            state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
+            with without_flow_heartbeat():  # our lease is the liveness signal (flows/startup)
+                state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
             outcome = state.type.value.lower()
             with get_client(sync_client=True) as client:  # the flow names its run itself
                 name = client.read_flow_run(flow_run_id).name

@@ -58,9 +58,8 @@ def listen(
         if sweep_seconds is not None:
             settings = settings.model_copy(update={"listen_sweep_seconds": sweep_seconds})
         resolved = resolve_mode(mode)  # type: ignore[arg-type]
-        if resolved == "in-process":
-            _warm_up(settings)
-        dispatcher = Dispatcher(ctx.pool, settings, resolved)
+        temporary = resolved == "in-process" and _warm_up(settings)
+        dispatcher = Dispatcher(ctx.pool, settings, resolved, temporary_server=temporary)
         try:
             Listener(settings, dispatcher, stop=stop, announce=_say).run()
         finally:
@@ -77,13 +76,15 @@ def _say(message: str) -> None:
     sys.stdout.flush()
 
 
-def _warm_up(settings: Any) -> None:
-    """Load the embedding model and reach the Prefect API before the first upload arrives."""
-    from flows.startup import reach_server
+def _warm_up(settings: Any) -> bool:
+    """Load the embedding model and have the Prefect API answering before the first upload
+    arrives. Returns whether that server is a temporary one, started here (its flow runs send
+    no heartbeat: a heartbeat's thread ends each run up to a second late, measured 0.9 s of a
+    1.1 s run of a one-chunk file; flows/startup.py)."""
+    from flows.startup import warm_up
     from pipeline.embed import get_embedder
 
-    get_embedder(settings)
-    reach_server()
+    return warm_up(lambda: get_embedder(settings))
 
 
 def serve_flows(
