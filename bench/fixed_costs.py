@@ -9,8 +9,11 @@ Measures, in a throwaway INTAJ_HOME (the model cache of the environment, built b
   torch, and loading the embedding model, each in a process of its own;
 - ``intaj --help``;
 - ``intaj ingest`` of a one-page text file in a new home (a new home per run: the database
-  created, migrated and started, Prefect's database copied from its template) and in a home
-  whose database already runs (the file changed each run, so it is embedded);
+  created, migrated and started, the home's flow service started: Prefect's server, its
+  database copied from its template, and the warm worker) and in a home whose database and
+  flow service already run (the file changed each run, so it is embedded); each also without
+  the flow service (``INTAJ_FLOW_SERVICE=false``: the command starts Prefect's temporary
+  server and runs the flow itself);
 - ``intaj search`` and ``intaj ask`` (extractive) in that home, with the embedding service
   (the default) and without it (``INTAJ_EMBEDDING_SERVICE=false``: the model loaded by the
   command itself, as before the service existed).
@@ -105,19 +108,24 @@ def main() -> None:
             page.write_text(PAGE + f"Run {i}.\n")
 
         fresh(-2)
-        new_homes = [scratch / f"new-{i}" for i in range(n)]
-        result["ingest_new_home"] = summary([
-            round(timed([INTAJ, "ingest", str(page), "--chatbot", "fixed"],
-                        {**base, "INTAJ_HOME": str(h)}), 3)
-            for h in new_homes
-        ])  # fmt: skip
-        for h in new_homes:
-            subprocess.run([INTAJ, "db", "stop"], env={**base, "INTAJ_HOME": str(h)},
-                           capture_output=True, timeout=120)  # fmt: skip
+        ingest = [INTAJ, "ingest", str(page), "--chatbot", "fixed"]
+        for key, flow_service in (
+            ("ingest_new_home", "true"),
+            ("ingest_new_home_without_service", "false"),
+        ):
+            took = []
+            for i in range(n):  # each new home's services stopped before the next starts
+                new = {**base, "INTAJ_HOME": str(scratch / f"new-{key}-{i}"),
+                       "INTAJ_FLOW_SERVICE": flow_service}  # fmt: skip
+                took.append(round(timed(ingest, new), 3))
+                subprocess.run([INTAJ, "db", "stop"], env=new, capture_output=True, timeout=120)
+            result[key] = summary(took)
         fresh(-1)
-        timed([INTAJ, "ingest", str(page), "--chatbot", "fixed"], env)  # the home, started
-        result["ingest_running_home"] = summary(
-            runs(n, [INTAJ, "ingest", str(page), "--chatbot", "fixed"], env, before=fresh)
+        timed(ingest, env)  # the home, started: its database and flow service
+        result["ingest_running_home"] = summary(runs(n, ingest, env, before=fresh))
+        without = {**env, "INTAJ_FLOW_SERVICE": "false"}
+        result["ingest_running_home_without_service"] = summary(
+            runs(n, ingest, without, before=fresh)
         )
         search = [INTAJ, "search", "--chatbot", "fixed", "late returns", "-k", "3"]
         ask = [INTAJ, "ask", "--chatbot", "fixed", "How much do late returns cost?"]

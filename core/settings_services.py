@@ -14,3 +14,9 @@ class ServicesSettings(BaseModel):
     # each command loads the model itself. The service exits after this many idle seconds.
     embedding_service: bool = True
     embedding_service_idle_seconds: float = Field(default=900.0, gt=0)
+    # `intaj ingest` runs its flow in the home's flow service (flows/service.py): Prefect's
+    # server and a warm worker kept running between commands, started by the first ingest;
+    # false: each command starts its own temporary server and runs the flow itself. The
+    # service exits after this many seconds without a run.
+    flow_service: bool = True
+    flow_service_idle_seconds: float = Field(default=900.0, gt=0)

@@ -102,3 +102,27 @@ def heartbeat(conn: psycopg.Connection, *, run_id: str, stage: str | None = None
         " WHERE id = %s AND status = 'running'",
         (stage, run_id),
     )
+
+
+def of_flow_run(conn: psycopg.Connection, *, flow_run_id: str) -> dict[str, dict[str, Any]]:
+    """The runs of one flow run, by source id, with their source's path and error code: what a
+    command that had a flow run elsewhere reports (flows/service.py)."""
+    keys = ("status", "chunks", "embedded", "reused", "error", "path", "code")
+    rows = conn.execute(
+        "SELECT DISTINCT ON (r.source_id) r.source_id::text, r.status, r.chunks, r.embedded,"
+        " r.reused, r.error, d.path, d.error_code FROM ingestion_runs r"
+        " JOIN data_sources d ON d.id = r.source_id"
+        " WHERE r.flow_run_id = %s ORDER BY r.source_id, r.started_at DESC, r.id",
+        (flow_run_id,),
+    ).fetchall()
+    return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+
+
+def ended_in_flow_run(conn: psycopg.Connection, *, flow_run_id: str) -> list[str]:
+    """The sources whose run in the flow run has ended (a progress bar's count)."""
+    rows = conn.execute(
+        "SELECT source_id::text FROM ingestion_runs WHERE flow_run_id = %s"
+        " AND status <> 'running' AND source_id IS NOT NULL",
+        (flow_run_id,),
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -74,8 +74,18 @@ class WarmWorker:
     stop: threading.Event = field(default_factory=threading.Event)
     announce: Callable[[str], None] = log.info
     finished: int = 0
+    # Set to poll at once (the flow service's SIGUSR1: a command just created a run).
+    wake: threading.Event = field(default_factory=threading.Event)
+    # Stop after this many seconds with no run in flight (None: never).
+    idle_seconds: float | None = None
+    # Called once the deployments exist and the model is loaded, with their ids by flow name.
+    ready: Callable[[dict[str, UUID]], None] | None = None
+    # Cancel the runs already scheduled when it starts (the flow service: they were created
+    # for a service that ended, and their commands ran them themselves).
+    cancel_earlier: bool = False
     _running: set[UUID] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_run: float = field(default_factory=time.monotonic)
 
     def run(self) -> None:
         from prefect.client.orchestration import get_client
@@ -86,24 +96,39 @@ class WarmWorker:
         if building is not None:
             self.announce(f"building the embedding model's runtime file once ({building})")
         warm_up(self.settings)
+        if self.cancel_earlier:
+            _cancel_scheduled(served)
+        if self.ready is not None:
+            self.ready({flow.name: deployment_id for deployment_id, flow in served.items()})
         self.announce(
             f"serving {len(served)} deployments in this process: at most"
             f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
             f" {self._loads()}"
         )
+        self._last_run = time.monotonic()  # idle from now, not from before the warm-up
         with (
             get_client(sync_client=True) as client,
             ThreadPoolExecutor(self.limit, thread_name_prefix="intaj-run") as runs,
         ):
-            while not self.stop.is_set():
+            while not self.stop.is_set() and not self._idle():
                 try:
                     self._poll(client, runs, served)
                 except Exception as e:  # the server restarting: try again at the next poll
                     log.warning("polling the Prefect server failed: %s", e)
-                self.stop.wait(self.poll_seconds)
+                self.wake.wait(self.poll_seconds)
+                self.wake.clear()
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
         self.announce(f"stopped after {self.finished} runs; {self._loads()}")
+
+    def _idle(self) -> bool:
+        """No run in flight for ``idle_seconds`` (then the worker stops, saying so)."""
+        with self._lock:
+            quiet = not self._running and time.monotonic() - self._last_run
+        if self.idle_seconds is None or not quiet or quiet < self.idle_seconds:
+            return False
+        self.announce(f"no flow run for {self.idle_seconds:g} s: stopping")
+        return True
 
     def _poll(self, client: Any, runs: ThreadPoolExecutor, served: dict[UUID, Any]) -> None:
         from prefect.types._datetime import now
@@ -150,6 +175,7 @@ class WarmWorker:
             with self._lock:
                 self._running.discard(flow_run_id)
                 self.finished += 1
+                self._last_run = time.monotonic()
         self.announce(
             f"flow run {name} ({flow.name}) {outcome} in {time.perf_counter() - start:.2f} s;"
             f" runs: {self.finished}, {self._loads()}"
@@ -159,6 +185,20 @@ class WarmWorker:
     def _loads() -> str:
         loaded = loads()
         return f"model loads in this process: {len(loaded)} ({', '.join(loaded) or 'none'})"
+
+
+def _cancel_scheduled(served: dict[UUID, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+    from prefect.types._datetime import now
+
+    with get_client(sync_client=True) as client:
+        left = client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(served), scheduled_before=now("UTC")
+        )
+        for flow_run in left:
+            message = "left by a flow service that ended; its command ran the flow itself"
+            client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
 
 
 def _claim(client: Any, flow_run_id: UUID) -> bool:

@@ -22,6 +22,9 @@ os.environ.setdefault("INTAJ_HOME", str(_HOME))
 # the models' runtime files are built in the session's folder too, not the user's cache
 os.environ.setdefault("INTAJ_MODEL_CACHE", str(_HOME / "models"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Each test's ingest runs its flow in its own process, as the tests of the flows expect; the
+# home's flow service is tested on its own (tests/test_flow_service.py).
+os.environ.setdefault("INTAJ_FLOW_SERVICE", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from psycopg_pool import ConnectionPool  # noqa: E402

@@ -30,13 +30,16 @@ def db_url() -> None:
 
 @db_app.command("stop")
 def db_stop() -> None:
-    """Stop the embedded server and the embedding service (each starts again with the next
-    command that needs it)."""
+    """Stop the embedded server, the embedding service and the flow service (each starts
+    again with the next command that needs it)."""
     from core.settings import get_settings
     from db.connection import stop_embedded
+    from flows import service as flow_service
     from pipeline.embed import service
 
     settings = get_settings()
+    if flow_service.stop(settings):  # first: its runs in flight finish with the database up
+        typer.echo("flow service: stopped")
     if service.stop(settings):
         typer.echo("embedding service: stopped")
     if settings.database_url:

@@ -1,0 +1,283 @@
+"""The home's flow service (issue 29; docs/operations.md, "Local services"): Prefect's server and
+a warm worker (flows/worker.py) kept running per INTAJ_HOME between commands, as the embedded
+PostgreSQL is, so that ``intaj ingest`` pays neither the server's start nor the import of
+Prefect's engines, torch and the model: about 5 s of the 6.2 s a one-file ingest took in a
+running home on the 2-core development machine (bench/fixed_costs.py).
+
+- ``intaj ingest`` (``INTAJ_FLOW_SERVICE``, on by default; not where ``PREFECT_API_URL`` or a
+  Prefect profile names a server of its own) reads ``INTAJ_HOME/run/flows.json``: the
+  service's process, its API URL, its ``ingest-chatbot`` deployment and what it runs with (a
+  fingerprint of the settings and one of the code). None alive: the command starts one (a
+  process of its own session, so it outlives the command) and waits for it. One running older
+  code is stopped and replaced; one started with other settings is left alone and the command
+  runs the flow itself, as without the service.
+- The command creates a run of the ``ingest-chatbot`` deployment over Prefect's REST API
+  (tagged ``trigger:cli``), wakes the worker (SIGUSR1: it polls at once), waits for the run's
+  final state and reads each source's result from its ingestion run (``db/runs.py``). It
+  imports no Prefect. Prefect stays the orchestrator: the run, its task runs, logs and
+  artifact are on the service's server, in the home's Prefect database.
+- The service exits after ``INTAJ_FLOW_SERVICE_IDLE_SECONDS`` (900) without a run, on SIGTERM
+  (runs in flight finish first) and with ``intaj db stop``. Its server watches the service's
+  pid (flows/temporary_server.py), so it never outlives it; a killed service's runs are closed
+  by the next command (pipeline/run/orphans.py) and the next ingest starts a new service.
+- Two commands at once share one service (a lock around the start); the worker runs their
+  flow runs side by side (``INTAJ_LISTEN_RUNS`` at a time is the listener's; the service
+  runs 2).
+
+Importing this module imports no Prefect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.settings import Settings, get_settings
+from pipeline.run import worker as processes
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 90.0  # seconds a command waits for a new service (its model load included)
+STOP_TIMEOUT = 30.0
+FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+SERVICE_RUNS = 2  # flow runs at once in the service
+_CODE = ("core", "db", "flows", "pipeline", "retrieval")  # what the service runs
+
+
+@dataclass(frozen=True)
+class Service:
+    """A running flow service, as its state file describes it."""
+
+    pid: int
+    process: str  # host:pid:start (pipeline/run/worker.py): a recycled pid is not it
+    api_url: str
+    deployments: dict[str, str]
+    settings: str
+    code: str
+
+    def create_run(self, flow: str, parameters: dict[str, Any], tags: list[str]) -> str:
+        """A flow run of ``flow``'s deployment; the worker is woken to take it at once."""
+        response = _retried(
+            "POST",
+            f"{self.api_url}/deployments/{self.deployments[flow]}/create_flow_run",
+            json={"parameters": parameters, "tags": tags},
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGUSR1)
+        return str(response.json()["id"])
+
+    def wait(self, flow_run_id: str, *, every: Callable[[], None] = lambda: None) -> dict[str, Any]:
+        """The flow run's final state (``type``, ``message``), calling ``every`` between
+        looks. A service that dies meanwhile ends the wait with state ``CRASHED``."""
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                response = httpx.get(f"{self.api_url}/flow_runs/{flow_run_id}", timeout=10)
+                if response.status_code == 200:
+                    state = response.json().get("state") or {}
+                    if state.get("type") in FINAL:
+                        return dict(state)
+            if processes.is_gone(self.process):
+                return {"type": "CRASHED", "message": "the flow service ended during the run"}
+            every()
+            time.sleep(0.05)
+
+
+def _retried(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; a busy server's 503 (its SQLite database locked by a concurrent write), a
+    502/429 or a dropped connection is retried after 0.05, 0.1, 0.2 ... s, for up to 20 s."""
+    delay, deadline = 0.05, time.monotonic() + 20
+    while True:
+        try:
+            response = httpx.request(method, url, timeout=30, **kwargs)
+            if response.status_code not in (429, 502, 503) or time.monotonic() > deadline:
+                response.raise_for_status()
+                return response
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def folder(settings: Settings) -> Path:
+    return settings.home / "run"
+
+
+def reach(settings: Settings) -> Service | None:
+    """The home's service for these settings, started if none runs; None where the command
+    runs the flow itself (the service is off, Prefect has a server of its own here, a service
+    with other settings runs, or one could not start)."""
+    from flows.temporary_server import prefect_would_start_its_own
+
+    if not settings.flow_service or not prefect_would_start_its_own():
+        return None
+    wanted = fingerprint(settings)
+    found = running(settings)
+    if found is not None and found.code == wanted[1]:
+        return found if found.settings == wanted[0] else None
+    run = folder(settings)
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _locked(run / "flows.lock"):
+        found = running(settings)  # started meanwhile by another command
+        if found is not None and found.code != wanted[1]:
+            stop(settings)  # older code: replaced
+            found = None
+        if found is None:
+            found = _start(settings)
+    if found is None or found.settings != wanted[0]:
+        return None
+    return found
+
+
+def running(settings: Settings) -> Service | None:
+    """The service described by the home's state file, if its process lives."""
+    try:
+        state = json.loads((folder(settings) / "flows.json").read_text())
+        found = Service(**state)
+    except (OSError, ValueError, TypeError):
+        return None
+    return None if processes.is_gone(found.process) else found
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the home's service if one runs (its runs in flight finish first). Returns whether
+    one did."""
+    found = running(settings)
+    if found is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(found.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not processes.is_gone(found.process) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not processes.is_gone(found.process):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(found.pid, signal.SIGKILL)
+    (folder(settings) / "flows.json").unlink(missing_ok=True)
+    return True
+
+
+def fingerprint(settings: Settings) -> tuple[str, str]:
+    """What a service must share with a command to run its flows: the settings (with the
+    Prefect environment) and the code, each as a digest."""
+    prefect_env = sorted(
+        (k, v)
+        for k, v in os.environ.items()
+        if k.startswith("PREFECT_") and k != "PREFECT_API_URL" and "LOGGING" not in k
+    )
+    given = json.dumps([settings.model_dump(mode="json"), prefect_env], sort_keys=True)
+    root = Path(__file__).resolve().parent.parent
+    stamps = sorted(
+        (str(p.relative_to(root)), p.stat().st_mtime_ns, p.stat().st_size)
+        for package in _CODE
+        for p in (root / package).rglob("*")
+        if p.suffix in (".py", ".sql")
+    )
+    return _digest(given), _digest(json.dumps(stamps))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _start(settings: Settings) -> Service | None:
+    run = folder(settings)
+    (run / "flows.json").unlink(missing_ok=True)
+    log_file = run / "flows.log"
+    with log_file.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.service"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            env={**os.environ, "INTAJ_HOME": str(settings.home)},
+        )  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        found = running(settings)
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    log.warning("the flow service did not start (see %s): running the flow here", log_file)
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def serve(settings: Settings) -> None:
+    """The service process: Prefect's temporary server (a child that ends with this process)
+    and the warm worker, until idle, SIGTERM or SIGINT; the state file is written once the
+    deployments exist and the model is loaded, and removed on the way out."""
+    from flows.startup import configure_environment
+    from flows.temporary_server import TemporaryServer
+
+    configure_environment()
+    server = TemporaryServer.launch()  # first: it starts while the worker imports and loads
+    if server is None:
+        raise SystemExit("a Prefect server is configured here: the flow service is not needed")
+    from flows.worker import WarmWorker, warm_up
+
+    state = folder(settings) / "flows.json"
+    own = settings.model_copy(update={"worker_metrics_port": 0})
+    worker = WarmWorker(
+        own,
+        limit=SERVICE_RUNS,
+        poll_seconds=1.0,
+        idle_seconds=settings.flow_service_idle_seconds,
+        cancel_earlier=True,
+        announce=lambda line: print(line, flush=True),
+    )
+
+    def ready(deployments: dict[str, Any]) -> None:
+        settings_digest, code = fingerprint(settings)
+        described = {
+            "pid": os.getpid(), "process": processes.this_process(), "api_url": server.api_url,
+            "deployments": {k: str(v) for k, v in deployments.items()},
+            "settings": settings_digest, "code": code,
+        }  # fmt: skip
+        partial = state.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(described))
+        os.replace(partial, state)
+
+    def stopping(signum: int, frame: object) -> None:
+        worker.stop.set()
+        worker.wake.set()
+
+    worker.ready = ready
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: worker.wake.set())
+    try:
+        warm_up(own)  # the model and Prefect's engines while the server starts
+        server.wait_ready()
+        worker.run()
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(state.read_text()).get("pid") == os.getpid():
+                state.unlink()
+        server.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    serve(get_settings())

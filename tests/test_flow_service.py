@@ -1,0 +1,175 @@
+"""The home's flow service (flows/service.py) as users meet it: ``intaj ingest`` in processes of
+their own, no Prefect server configured. The first ingest starts the service (Prefect's server
+and a warm worker) and runs its flow there; later ones, and concurrent ones, use the same
+service; ``intaj db stop``, an idle timeout or a kill end it and nothing of it stays behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+from db.connection import database_url
+from tests.fix_orchestration import wait_for
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
+PAGE = EXAMPLES / "northwind-about.html"
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+
+
+def _env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        DATABASE_URL=database_url(settings),
+        INTAJ_HOME=str(tmp_path / "home"),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        INTAJ_FLOW_SERVICE="true",
+        HF_HUB_OFFLINE="1",
+        **extra,
+    )
+    return env
+
+
+def _intaj(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "intaj.cli", *args], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _ingested(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    result: dict[str, Any] = json.loads(out[out.index("{") :])
+    assert [s["status"] for s in result["sources"]] == ["ready"], result
+    return result
+
+
+def _ingest(env: dict[str, str], path: Path, chatbot: str) -> dict[str, Any]:
+    return _ingested(_intaj(env, "ingest", str(path), "--chatbot", chatbot, "--json"))
+
+
+def _state(tmp_path: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((tmp_path / "home" / "run" / "flows.json").read_text())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+def _servers(home: Path) -> set[int]:
+    """Pids of Prefect API servers whose PREFECT_HOME is ``home``."""
+    found = set()
+    mine = f"PREFECT_HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"prefect.server.api.server:create_app" not in (entry / "cmdline").read_bytes():
+                    continue
+                if mine in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _served_runs(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CLI's runs of the service's ``ingest-chatbot`` deployment. (A command that ran the
+    flow itself recorded its run in the same Prefect database, without a deployment.)"""
+    deployment = state["deployments"]["ingest-chatbot"]
+    response = httpx.post(
+        f"{state['api_url']}/flow_runs/filter",
+        json={"flow_runs": {"tags": {"all_": ["trigger:cli"]}}},
+    )
+    response.raise_for_status()
+    return [r for r in response.json() if r["deployment_id"] == deployment]
+
+
+def _vectors(pool: ConnectionPool, chatbot_id: str) -> list[tuple[str, np.ndarray]]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT content, embedding FROM chunks WHERE chatbot_id = %s ORDER BY content",
+            (chatbot_id,),
+        ).fetchall()
+    return [(content, np.asarray(vector)) for content, vector in rows]
+
+
+def test_ingests_run_in_one_shared_service_until_db_stop(
+    settings: Settings, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    env = _env(settings, tmp_path)
+    name = f"svc-{tmp_path.name}"
+    first = _ingest(env, PAGE, f"{name}-a")
+    state = _state(tmp_path)
+    assert _alive(state["pid"])
+    assert _servers(tmp_path / "prefect")  # the service's server, still up
+    # The flow ran as a run of the service's deployment, tagged as the CLI's.
+    (run,) = _served_runs(state)
+    assert run["state"]["type"] == "COMPLETED"
+
+    # The same vectors as a flow run in the command's own process.
+    here = _ingest({**env, "INTAJ_FLOW_SERVICE": "false"}, PAGE, f"{name}-here")
+    assert first["sources"][0]["embedded"] > 0 and here["sources"][0]["embedded"] > 0
+    served, own = _vectors(pool, first["chatbot"]), _vectors(pool, here["chatbot"])
+    assert [c for c, _ in served] == [c for c, _ in own] and served
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(served, own, strict=True))
+
+    # Two commands at once: the same service runs both.
+    both = [
+        _intaj(env, "ingest", str(EXAMPLES / f), "--chatbot", f"{name}-{i}", "--json")
+        for i, f in enumerate(("northwind-about.html", "northwind-handbook.pdf"))
+    ]
+    for proc in both:
+        _ingested(proc)
+    assert _state(tmp_path)["pid"] == state["pid"]
+    assert len(_served_runs(state)) == 3
+
+    # Other settings: the service is left alone, the command runs the flow itself.
+    _ingest({**env, "INTAJ_CHUNK_TOKENS": "128"}, PAGE, f"{name}-other")
+    assert len(_served_runs(state)) == 3
+    assert _state(tmp_path)["pid"] == state["pid"]
+
+    stopped = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "db", "stop"], env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert "flow service: stopped" in stopped.stdout, stopped.stderr[-2000:]
+    assert not _alive(state["pid"])
+    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)
+    assert not (tmp_path / "home" / "run" / "flows.json").exists()
+
+
+def test_a_killed_service_is_replaced_and_an_idle_one_ends(
+    settings: Settings, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    env = _env(settings, tmp_path, INTAJ_FLOW_SERVICE_IDLE_SECONDS="4")
+    name = f"svc-kill-{tmp_path.name}"
+    _ingest(env, PAGE, f"{name}-a")
+    killed = _state(tmp_path)["pid"]
+    os.kill(killed, signal.SIGKILL)
+    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)  # its server follows it
+
+    _ingest(env, PAGE, f"{name}-b")
+    replaced = _state(tmp_path)["pid"]
+    assert replaced != killed and _alive(replaced)
+
+    # Idle for INTAJ_FLOW_SERVICE_IDLE_SECONDS: it stops by itself, its server with it.
+    wait_for(lambda: not _alive(replaced), timeout=60)
+    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)
+    assert not (tmp_path / "home" / "run" / "flows.json").exists()
