@@ -7,8 +7,10 @@ running home on the 2-core development machine (bench/fixed_costs.py).
 - ``intaj ingest`` (``INTAJ_FLOW_SERVICE``, on by default; not where ``PREFECT_API_URL`` or a
   Prefect profile names a server of its own) reads ``INTAJ_HOME/run/flows.json``: the
   service's process, its API URL, its ``ingest-chatbot`` deployment and what it runs with (a
-  fingerprint of the settings and one of the code). None alive: the command starts one (a
-  process of its own session, so it outlives the command) and waits for it. One running older
+  fingerprint of the settings and one of the code). None alive: the command starts one at
+  its very start (a process of its own session, so it outlives the command), so that the
+  service starts while the command opens (or creates) the database and registers its
+  sources, and waits for it before the flow. One running older
   code is stopped and replaced; one started with other settings is left alone and the command
   runs the flow itself, as without the service.
 - The command creates a run of the ``ingest-chatbot`` deployment over Prefect's REST API
@@ -117,13 +119,24 @@ def folder(settings: Settings) -> Path:
     return settings.home / "run"
 
 
+def kick(settings: Settings) -> None:
+    """Start the home's service now, without waiting for it: ``intaj ingest`` calls this
+    first, so the service starts while the command opens the database (in a new home: creates
+    it) and registers its sources; :func:`reach` then waits for it."""
+    if not _wanted(settings) or running(settings) is not None:
+        return
+    run = folder(settings)
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _locked(run / "flows.lock"):
+        if running(settings) is None and _starting(settings) is None:
+            _spawn(settings)
+
+
 def reach(settings: Settings) -> Service | None:
     """The home's service for these settings, started if none runs; None where the command
     runs the flow itself (the service is off, Prefect has a server of its own here, a service
     with other settings runs, or one could not start)."""
-    from flows.temporary_server import prefect_would_start_its_own
-
-    if not settings.flow_service or not prefect_would_start_its_own():
+    if not _wanted(settings):
         return None
     wanted = fingerprint(settings)
     found = running(settings)
@@ -137,10 +150,16 @@ def reach(settings: Settings) -> Service | None:
             stop(settings)  # older code: replaced
             found = None
         if found is None:
-            found = _start(settings)
+            found = _started(settings, _starting(settings) or _spawn(settings))
     if found is None or found.settings != wanted[0]:
         return None
     return found
+
+
+def _wanted(settings: Settings) -> bool:
+    from flows.temporary_server import prefect_would_start_its_own
+
+    return settings.flow_service and prefect_would_start_its_own()
 
 
 def running(settings: Settings) -> Service | None:
@@ -194,23 +213,44 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _start(settings: Settings) -> Service | None:
+def _spawn(settings: Settings) -> str:
+    """A new service process (its own session: it outlives the command); returns its name
+    (``host:pid:start``), also written to ``flows.starting`` until the service is ready."""
     run = folder(settings)
     (run / "flows.json").unlink(missing_ok=True)
-    log_file = run / "flows.log"
-    with log_file.open("ab") as out:
+    with (run / "flows.log").open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "flows.service"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
             env={**os.environ, "INTAJ_HOME": str(settings.home)},
         )  # fmt: skip
+    name = processes.name_of(process.pid)
+    (run / "flows.starting").write_text(name)
+    return name
+
+
+def _starting(settings: Settings) -> str | None:
+    """The service process that is starting, if one is."""
+    try:
+        name = (folder(settings) / "flows.starting").read_text()
+    except OSError:
+        return None
+    return None if processes.is_gone(name) else name
+
+
+def _started(settings: Settings, name: str) -> Service | None:
+    """Wait for the starting service ``name`` to be ready; None if it ends first or takes
+    longer than START_TIMEOUT (the command then runs the flow itself)."""
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and not processes.is_gone(name):
         found = running(settings)
-        if found is not None:
+        if found is not None and found.process == name:
             return found
         time.sleep(0.05)
-    log.warning("the flow service did not start (see %s): running the flow here", log_file)
+    log.warning(
+        "the flow service did not start (see %s): running the flow here",
+        folder(settings) / "flows.log",
+    )
     return None
 
 
@@ -258,6 +298,7 @@ def serve(settings: Settings) -> None:
         partial = state.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(described))
         os.replace(partial, state)
+        (state.parent / "flows.starting").unlink(missing_ok=True)
 
     def stopping(signum: int, frame: object) -> None:
         worker.stop.set()

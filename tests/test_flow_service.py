@@ -5,11 +5,13 @@ service; ``intaj db stop``, an idle timeout or a kill end it and nothing of it s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,21 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
 PAGE = EXAMPLES / "northwind-about.html"
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+
+
+@pytest.fixture(autouse=True)
+def _no_service_left(tmp_path: Path) -> Iterator[None]:
+    """A test that fails half-way still stops the service it started (and its server)."""
+    yield
+    run = tmp_path / "home" / "run"
+    pids = []
+    with contextlib.suppress(OSError, ValueError):
+        pids.append(int(json.loads((run / "flows.json").read_text())["pid"]))
+    with contextlib.suppress(OSError, ValueError):
+        pids.append(int((run / "flows.starting").read_text().split(":")[-2]))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # its server follows it within a second
 
 
 def _env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -31,9 +31,12 @@ def ingest(
     re-embedded; a failed source keeps its previous chunks. A database lost mid-run ends the
     command within about INTAJ_DB_TIMEOUT_SECONDS, still with one result per source
     (docs/operations.md); the next command marks what it left unfinished failed."""
+    from core.settings import get_settings
+    from flows import service
     from intaj import services
     from intaj.progress import IngestProgress
 
+    service.kick(get_settings())  # the flow service starts while the database opens
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot, create=True)
     registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]
