@@ -3,7 +3,8 @@ uploads ``--files`` files (200) at once, then owner B one small file. Measured, 
 scheduling on (``INTAJ_INGEST_FAIR=true``) and off (first come, first served):
 
 - B's trigger-to-ready (its INSERT committed to its status ``ready``) on an idle pipeline
-  (``--runs`` uploads) and behind A's backlog (``--runs`` backlogs), median and p95;
+  (one upload per round, before its backlogs) and behind A's backlog (``--runs`` backlogs),
+  median and p95, after an unmeasured warm-up;
 - A's total (its first INSERT to its last source settled) alone, and with B's upload (each
   backlog with B paired with one alone, mean against mean).
 
@@ -98,16 +99,20 @@ def backlog(a: Uploads, files: int, tag: str) -> list[str]:
 
 
 def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
-    """B idle ``runs`` times; then ``runs`` rounds of A's backlog alone and A's backlog with B's
-    upload right after it (paired, so the neighbours' load moves both alike; which of the two
-    goes first alternates, so neither is always the later one)."""
+    """A warm-up first (a backlog of A and an upload of B, not measured: a new Prefect database
+    and new processes are slower at first, measured 2x on A's first backlog); then ``rounds``
+    rounds, each: B's upload on the idle pipeline, A's backlog alone and A's backlog with B's
+    upload right after it (paired, so the neighbours' load moves all three alike; which of
+    the two backlogs goes first alternates, so neither is always the later one)."""
+    until_settled(a, backlog(a, min(opts.files, 50), "warm-up"), 0)
     until_settled(b, [b.upload("B's warm-up note: not measured.\n", "b-warm.txt")], 0)
-    idle = []
+    idle: list[float] = []
+    alone: list[float] = []
+    behind: list[float] = []
+    totals: list[float] = []
     for r in range(opts.rounds):
         start = time.perf_counter()
         idle.append(until_settled(b, [b.upload(f"B's note {r}: tandems.\n", f"b-{r}.txt")], start))
-    alone, behind, totals = [], [], []
-    for r in range(opts.rounds):
         for with_b in (r % 2 == 1, r % 2 == 0):
             start = time.perf_counter()
             ids = backlog(a, opts.files, f"{'run' if with_b else 'alone'}{r}")
@@ -119,8 +124,8 @@ def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
             behind.append(until_settled(b, late, b_start))
             totals.append(until_settled(a, ids, start))
         print(
-            f"round {r + 1}/{opts.rounds}: A alone {alone[-1]} s, with B {totals[-1]} s,"
-            f" B behind {behind[-1]} s",
+            f"round {r + 1}/{opts.rounds}: B idle {idle[-1]} s, A alone {alone[-1]} s,"
+            f" with B {totals[-1]} s, B behind {behind[-1]} s",
             file=sys.stderr,
             flush=True,
         )

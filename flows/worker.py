@@ -115,7 +115,7 @@ class WarmWorker:
                     self._poll(client, runs, served)
                 except Exception as e:  # the server restarting: try again at the next poll
                     log.warning("polling the Prefect server failed: %s", e)
-                self.wake.wait(self.poll_seconds)
+                self.wake.wait(self.poll_seconds)  # stop() callers set wake too, or wait a poll
                 self.wake.clear()
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
@@ -124,8 +124,8 @@ class WarmWorker:
     def _idle(self) -> bool:
         """No run in flight for ``idle_seconds`` (then the worker stops, saying so)."""
         with self._lock:
-            quiet = not self._running and time.monotonic() - self._last_run
-        if self.idle_seconds is None or not quiet or quiet < self.idle_seconds:
+            busy, quiet = bool(self._running), time.monotonic() - self._last_run
+        if self.idle_seconds is None or busy or quiet < self.idle_seconds:
             return False
         self.announce(f"no flow run for {self.idle_seconds:g} s: stopping")
         return True

@@ -5,13 +5,14 @@ the flows and retrieval: the composition root's services. No pipeline or retriev
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from psycopg_pool import ConnectionPool
 
@@ -28,6 +29,11 @@ from pipeline.run.orphans import close_orphans
 from pipeline.run.result import SourceResult
 from pipeline.sources import registration
 from pipeline.sources.registration import Registration
+
+if TYPE_CHECKING:
+    from flows.service import Service
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -206,17 +212,24 @@ def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, So
 
 
 def _run_in_service(
-    ctx: Context, found: Any, bot: Chatbot, source_ids: list[str]
+    ctx: Context, found: Service, bot: Chatbot, source_ids: list[str]
 ) -> dict[str, SourceResult] | None:
     """A run of the service's ``ingest-chatbot`` deployment; each source's result is read from
     its ingestion run. Progress: each source that ends is reported as the flow would here.
-    None when the service ended before the run began (it was stopping): the caller runs the
-    flow itself."""
+    None when the service could not take the run or ended before it began (it was stopping):
+    the caller runs the flow itself. A database lost meanwhile fails every source with its
+    error, as a flow run here would."""
+    import httpx
+
     from pipeline.run import progress
 
-    run_id = found.create_run(
-        "ingest-chatbot", {"chatbot_id": bot.id, "source_ids": source_ids}, ["trigger:cli"]
-    )
+    try:
+        run_id = found.create_run(
+            "ingest-chatbot", {"chatbot_id": bot.id, "source_ids": source_ids}, ["trigger:cli"]
+        )
+    except httpx.HTTPError as e:
+        log.info("the flow service did not take the run (running it here): %s", e)
+        return None
     reported: set[str] = set()
     next_look = [0.0]
 
@@ -231,10 +244,20 @@ def _run_in_service(
                     progress.reporter(i)("done", 1, 1)
 
     state = found.wait(run_id, every=report_progress)
-    if state.get("type") == "CRASHED":
-        close_orphans(ctx.pool)  # the service's runs in flight: failed, worker_lost
-    with failures_as(DatabaseError, "reading the ingestion's results"), ctx.pool.connection() as c:
-        rows = runs_db.of_flow_run(c, flow_run_id=run_id)
+    try:
+        if state.get("type") == "CRASHED":
+            close_orphans(ctx.pool)  # the service's runs in flight: failed, worker_lost
+        with (
+            failures_as(DatabaseError, "reading the ingestion's results"),
+            ctx.pool.connection() as conn,
+        ):
+            rows = runs_db.of_flow_run(conn, flow_run_id=run_id)
+    except DatabaseError as e:
+        if e.code != "database_unavailable":
+            raise
+        return {
+            i: SourceResult(i, i, status="failed", error=e.message, code=e.code) for i in source_ids
+        }
     if not rows and state.get("type") == "CRASHED":
         return None
     ended = f"the flow run ended {str(state.get('type')).lower()}: {state.get('message') or ''}"
