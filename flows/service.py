@@ -41,78 +41,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from core.settings import Settings, get_settings
+from flows.service_runs import Service
 from pipeline.run import worker as processes
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 90.0  # seconds a command waits for a new service (its model load included)
 STOP_TIMEOUT = 30.0
-FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 SERVICE_RUNS = 2  # flow runs at once in the service
 _CODE = ("core", "db", "flows", "pipeline", "retrieval")  # what the service runs
-
-
-@dataclass(frozen=True)
-class Service:
-    """A running flow service, as its state file describes it."""
-
-    pid: int
-    process: str  # host:pid:start (pipeline/run/worker.py): a recycled pid is not it
-    api_url: str
-    deployments: dict[str, str]
-    settings: str
-    code: str
-
-    def create_run(self, flow: str, parameters: dict[str, Any], tags: list[str]) -> str:
-        """A flow run of ``flow``'s deployment; the worker is woken to take it at once."""
-        response = _retried(
-            "POST",
-            f"{self.api_url}/deployments/{self.deployments[flow]}/create_flow_run",
-            json={"parameters": parameters, "tags": tags},
-        )
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGUSR1)
-        return str(response.json()["id"])
-
-    def wait(self, flow_run_id: str, *, every: Callable[[], None] = lambda: None) -> dict[str, Any]:
-        """The flow run's final state (``type``, ``message``), calling ``every`` between
-        looks. A service that dies meanwhile ends the wait with state ``CRASHED``."""
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                response = httpx.get(f"{self.api_url}/flow_runs/{flow_run_id}", timeout=10)
-                if response.status_code == 200:
-                    state = response.json().get("state") or {}
-                    if state.get("type") in FINAL:
-                        return dict(state)
-            if processes.is_gone(self.process):
-                return {"type": "CRASHED", "message": "the flow service ended during the run"}
-            every()
-            time.sleep(0.05)
-
-
-def _retried(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request; a busy server's 503 (its SQLite database locked by a concurrent write), a
-    502/429 or a dropped connection is retried after 0.05, 0.1, 0.2 ... s, for up to 20 s."""
-    delay, deadline = 0.05, time.monotonic() + 20
-    while True:
-        try:
-            response = httpx.request(method, url, timeout=30, **kwargs)
-            if response.status_code not in (429, 502, 503) or time.monotonic() > deadline:
-                response.raise_for_status()
-                return response
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
 
 
 def folder(settings: Settings) -> Path:

@@ -5,14 +5,12 @@ the flows and retrieval: the composition root's services. No pipeline or retriev
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from psycopg_pool import ConnectionPool
 
@@ -29,11 +27,6 @@ from pipeline.run.orphans import close_orphans
 from pipeline.run.result import SourceResult
 from pipeline.sources import registration
 from pipeline.sources.registration import Registration
-
-if TYPE_CHECKING:
-    from flows.service import Service
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -192,7 +185,9 @@ def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, So
 
     found = service.reach(ctx.settings)
     if found is not None:
-        served = _run_in_service(ctx, found, bot, source_ids)
+        from intaj.served import run_in_service
+
+        served = run_in_service(ctx.pool, found, bot, source_ids)
         if served is not None:
             return served
     temporary_server = _warm_up(ctx, bot)
@@ -209,71 +204,6 @@ def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, So
             i: SourceResult(i, i, status="failed", error=e.message, code=e.code) for i in source_ids
         }
     return {i: SourceResult(i, **r) for i, r in zip(source_ids, outcomes, strict=True)}
-
-
-def _run_in_service(
-    ctx: Context, found: Service, bot: Chatbot, source_ids: list[str]
-) -> dict[str, SourceResult] | None:
-    """A run of the service's ``ingest-chatbot`` deployment; each source's result is read from
-    its ingestion run. Progress: each source that ends is reported as the flow would here.
-    None when the service could not take the run or ended before it began (it was stopping):
-    the caller runs the flow itself. A database lost meanwhile fails every source with its
-    error, as a flow run here would."""
-    import httpx
-
-    from pipeline.run import progress
-
-    try:
-        run_id = found.create_run(
-            "ingest-chatbot", {"chatbot_id": bot.id, "source_ids": source_ids}, ["trigger:cli"]
-        )
-    except httpx.HTTPError as e:
-        log.info("the flow service did not take the run (running it here): %s", e)
-        return None
-    reported: set[str] = set()
-    next_look = [0.0]
-
-    def report_progress() -> None:
-        if time.monotonic() < next_look[0]:
-            return
-        next_look[0] = time.monotonic() + 0.25
-        with contextlib.suppress(DatabaseError), ctx.pool.connection() as conn:
-            for i in runs_db.ended_in_flow_run(conn, flow_run_id=run_id):
-                if i not in reported:
-                    reported.add(i)
-                    progress.reporter(i)("done", 1, 1)
-
-    state = found.wait(run_id, every=report_progress)
-    try:
-        if state.get("type") == "CRASHED":
-            close_orphans(ctx.pool)  # the service's runs in flight: failed, worker_lost
-        with (
-            failures_as(DatabaseError, "reading the ingestion's results"),
-            ctx.pool.connection() as conn,
-        ):
-            rows = runs_db.of_flow_run(conn, flow_run_id=run_id)
-    except DatabaseError as e:
-        if e.code != "database_unavailable":
-            raise
-        return {
-            i: SourceResult(i, i, status="failed", error=e.message, code=e.code) for i in source_ids
-        }
-    if not rows and state.get("type") == "CRASHED":
-        return None
-    ended = f"the flow run ended {str(state.get('type')).lower()}: {state.get('message') or ''}"
-    results = {}
-    for i in source_ids:
-        row = rows.get(i)
-        if row is None or row["status"] == "running":
-            results[i] = SourceResult(i, i, "failed", error=ended.strip(), code="flow_failed")
-            continue
-        ok = row["status"] == "completed"
-        results[i] = SourceResult(
-            i, row["path"], "ready" if ok else "failed", chunks=row["chunks"],
-            embedded=row["embedded"], reused=row["reused"], error=row["error"],
-            code=None if ok else row["code"],
-        )  # fmt: skip
-    return results
 
 
 def _warm_up(ctx: Context, bot: Chatbot) -> bool:

@@ -32,12 +32,14 @@ RAW_CLIENTS = {"requests", "urllib.request", "urllib3", "aiohttp", "http.client"
 # module -> the files (or folders, ending in "/") allowed to use it
 ALLOWED = {
     # retrieval/ (LLM endpoints) and the WhatsApp Graph API client call URLs the operator
-    # configures (settings), never a URL a user gave: the SSRF guard is for those
+    # configures (settings), the flow service's client the Prefect API on 127.0.0.1 that the
+    # home's own service wrote down; never a URL a user gave: the SSRF guard is for those
     "httpx": (
         "pipeline/sources/http.py",
         "pipeline/sources/supabase.py",
         "retrieval/",
         "intaj/whatsapp/graph.py",
+        "flows/service_runs.py",
     ),
     "httpcore": ("pipeline/sources/http.py", "pipeline/sources/netguard.py"),
     "boto3": ("pipeline/sources/s3.py",),
