@@ -32,7 +32,6 @@ Importing this module imports no Prefect.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -41,10 +40,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.locks import file_lock
 from core.settings import Settings, get_settings
 from flows.service_runs import Service
 from pipeline.run import worker as processes
@@ -69,7 +68,7 @@ def kick(settings: Settings) -> None:
         return
     run = folder(settings)
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _locked(run / "flows.lock"):
+    with file_lock(run / "flows.lock"):
         if running(settings) is None and _starting(settings) is None:
             _spawn(settings)
 
@@ -86,7 +85,7 @@ def reach(settings: Settings) -> Service | None:
         return found if found.settings == wanted[0] else None
     run = folder(settings)
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _locked(run / "flows.lock"):
+    with file_lock(run / "flows.lock"):
         found = running(settings)  # started meanwhile by another command
         if found is not None and found.code != wanted[1]:
             stop(settings)  # older code: replaced
@@ -194,16 +193,6 @@ def _started(settings: Settings, name: str) -> Service | None:
         folder(settings) / "flows.log",
     )
     return None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def serve(settings: Settings) -> None:

@@ -140,3 +140,20 @@ def _deliver_pending_events() -> None:
 
     for worker in (EventsWorker, APILogWorker):
         worker.drain_all(timeout=30, at_exit=False)
+
+
+def prefect_servers(home: Path) -> set[int]:
+    """Pids of running Prefect API servers (uvicorn with Prefect's app factory) of the
+    PREFECT_HOME ``home``: on a shared machine other processes start servers of their own."""
+    found = set()
+    mine = f"PREFECT_HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"prefect.server.api.server:create_app" not in (entry / "cmdline").read_bytes():
+                    continue
+                if mine in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found

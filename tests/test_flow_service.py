@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from core.settings import Settings
 from db.connection import database_url
-from tests.fix_orchestration import wait_for
+from tests.fix_orchestration import prefect_servers, wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
 PAGE = EXAMPLES / "northwind-about.html"
@@ -90,22 +90,6 @@ def _alive(pid: int) -> bool:
     return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
 
 
-def _servers(home: Path) -> set[int]:
-    """Pids of Prefect API servers whose PREFECT_HOME is ``home``."""
-    found = set()
-    mine = f"PREFECT_HOME={home}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"prefect.server.api.server:create_app" not in (entry / "cmdline").read_bytes():
-                    continue
-                if mine in (entry / "environ").read_bytes().split(b"\0"):
-                    found.add(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 def _served_runs(state: dict[str, Any]) -> list[dict[str, Any]]:
     """The CLI's runs of the service's ``ingest-chatbot`` deployment. (A command that ran the
     flow itself recorded its run in the same Prefect database, without a deployment.)"""
@@ -135,7 +119,7 @@ def test_ingests_run_in_one_shared_service_until_db_stop(
     first = _ingest(env, PAGE, f"{name}-a")
     state = _state(tmp_path)
     assert _alive(state["pid"])
-    assert _servers(tmp_path / "prefect")  # the service's server, still up
+    assert prefect_servers(tmp_path / "prefect")  # the service's server, still up
     # The flow ran as a run of the service's deployment, tagged as the CLI's.
     (run,) = _served_runs(state)
     assert run["state"]["type"] == "COMPLETED"
@@ -168,7 +152,7 @@ def test_ingests_run_in_one_shared_service_until_db_stop(
     )  # fmt: skip
     assert "flow service: stopped" in stopped.stdout, stopped.stderr[-2000:]
     assert not _alive(state["pid"])
-    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)
+    wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)
     assert not (tmp_path / "home" / "run" / "flows.json").exists()
 
 
@@ -180,7 +164,7 @@ def test_a_killed_service_is_replaced_and_an_idle_one_ends(
     _ingest(env, PAGE, f"{name}-a")
     killed = _state(tmp_path)["pid"]
     os.kill(killed, signal.SIGKILL)
-    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)  # its server follows it
+    wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)  # its server follows it
 
     _ingest(env, PAGE, f"{name}-b")
     replaced = _state(tmp_path)["pid"]
@@ -188,5 +172,5 @@ def test_a_killed_service_is_replaced_and_an_idle_one_ends(
 
     # Idle for INTAJ_FLOW_SERVICE_IDLE_SECONDS: it stops by itself, its server with it.
     wait_for(lambda: not _alive(replaced), timeout=60)
-    wait_for(lambda: not _servers(tmp_path / "prefect"), timeout=15)
+    wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)
     assert not (tmp_path / "home" / "run" / "flows.json").exists()

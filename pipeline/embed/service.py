@@ -19,7 +19,6 @@ with the key (HMAC challenge) before a message is read. A command that cannot re
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -27,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import EmbeddingError
+from core.locks import file_lock
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _start(settings: Settings) -> Connection | None:
     """Start a service (one at a time per home: a lock) and connect to it."""
     run = folder(settings)
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _locked(run / "embed.lock"):
+    with file_lock(run / "embed.lock"):
         conn = _connect(settings)  # started meanwhile by another command
         if conn is not None:
             return conn
@@ -143,16 +143,6 @@ def _start(settings: Settings) -> Connection | None:
             time.sleep(0.05)
     log.debug("the embedding service did not start within %g s", START_TIMEOUT)
     return None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def serve(settings: Settings) -> None:
