@@ -114,20 +114,23 @@ def running(settings: Settings) -> Service | None:
 
 
 def stop(settings: Settings) -> bool:
-    """Stop the home's service if one runs (its runs in flight finish first). Returns whether
-    one did."""
+    """Stop the home's service if one runs or is starting (runs in flight finish first).
+    Returns whether one did."""
     found = running(settings)
-    if found is None:
+    name = found.process if found is not None else _starting(settings)
+    if name is None:
         return False
+    pid = int(name.rsplit(":", 2)[1])
     with contextlib.suppress(ProcessLookupError):
-        os.kill(found.pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while not processes.is_gone(found.process) and time.monotonic() < deadline:
+    while not processes.is_gone(name) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if not processes.is_gone(found.process):
+    if not processes.is_gone(name):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(found.pid, signal.SIGKILL)
-    (folder(settings) / "flows.json").unlink(missing_ok=True)
+            os.kill(pid, signal.SIGKILL)
+    for left in ("flows.json", "flows.starting"):
+        (folder(settings) / left).unlink(missing_ok=True)
     return True
 
 

@@ -156,6 +156,26 @@ def test_ingests_run_in_one_shared_service_until_db_stop(
     assert not (tmp_path / "home" / "run" / "flows.json").exists()
 
 
+def test_db_stop_stops_a_service_still_starting(settings: Settings, tmp_path: Path) -> None:
+    env = _env(settings, tmp_path)
+    kick = "from core.settings import get_settings; from flows import service;"
+    subprocess.run(
+        [sys.executable, "-c", kick + " service.kick(get_settings())"],
+        env=env,
+        check=True,
+        timeout=60,
+    )  # fmt: skip  (what `intaj ingest` does first: start it, not wait for it)
+    starting = (tmp_path / "home" / "run" / "flows.starting").read_text()
+    stopped = subprocess.run(
+        [sys.executable, "-m", "intaj.cli", "db", "stop"], env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert "flow service: stopped" in stopped.stdout, stopped.stderr[-2000:]
+    wait_for(lambda: not _alive(int(starting.rsplit(":", 2)[1])), timeout=15)
+    wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)
+    assert not (tmp_path / "home" / "run" / "flows.starting").exists()
+
+
 def test_a_killed_service_is_replaced_and_an_idle_one_ends(
     settings: Settings, pool: ConnectionPool, tmp_path: Path
 ) -> None:
