@@ -1,4 +1,4 @@
-"""The home's flow service (issue 29; docs/operations.md, "Local services"): Prefect's server and
+"""The home's flow service (issue 29; docs/operations.md, "The flow service"): Prefect's server and
 a warm worker (flows/worker.py) kept running per INTAJ_HOME between commands, as the embedded
 PostgreSQL is, so that ``intaj ingest`` pays neither the server's start nor the import of
 Prefect's engines, torch and the model: about 5 s of the 6.2 s a one-file ingest took in a
@@ -10,9 +10,9 @@ running home on the 2-core development machine (bench/fixed_costs.py).
   fingerprint of the settings and one of the code). None alive: the command starts one at
   its very start (a process of its own session, so it outlives the command), so that the
   service starts while the command opens (or creates) the database and registers its
-  sources, and waits for it before the flow. One running older
-  code is stopped and replaced; one started with other settings is left alone and the command
-  runs the flow itself, as without the service.
+  sources, and waits for it before the flow. One running older code is stopped and replaced;
+  one started with other settings is left alone and the command runs the flow itself, as
+  without the service.
 - The command creates a run of the ``ingest-chatbot`` deployment over Prefect's REST API
   (tagged ``trigger:cli``), wakes the worker (SIGUSR1: it polls at once), waits for the run's
   final state and reads each source's result from its ingestion run (``db/runs.py``). It
@@ -22,9 +22,8 @@ running home on the 2-core development machine (bench/fixed_costs.py).
   (runs in flight finish first) and with ``intaj db stop``. Its server watches the service's
   pid (flows/temporary_server.py), so it never outlives it; a killed service's runs are closed
   by the next command (pipeline/run/orphans.py) and the next ingest starts a new service.
-- Two commands at once share one service (a lock around the start); the worker runs their
-  flow runs side by side (``INTAJ_LISTEN_RUNS`` at a time is the listener's; the service
-  runs 2).
+- Two commands at once share one service (a lock around the start); its worker runs
+  ``SERVICE_RUNS`` (2) flow runs side by side.
 
 Importing this module imports no Prefect.
 """
@@ -120,7 +119,7 @@ def stop(settings: Settings) -> bool:
     name = found.process if found is not None else _starting(settings)
     if name is None:
         return False
-    pid = int(name.rsplit(":", 2)[1])
+    pid = processes.pid_of(name)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
@@ -234,13 +233,9 @@ def serve(settings: Settings) -> None:
         os.replace(partial, state)
         (state.parent / "flows.starting").unlink(missing_ok=True)
 
-    def stopping(signum: int, frame: object) -> None:
-        worker.stop.set()
-        worker.wake.set()
-
     worker.ready = ready
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
+    signal.signal(signal.SIGTERM, lambda signum, frame: worker.halt())
+    signal.signal(signal.SIGINT, lambda signum, frame: worker.halt())
     signal.signal(signal.SIGUSR1, lambda signum, frame: worker.wake.set())
     try:
         warm_up(own)  # the model and Prefect's engines while the server starts

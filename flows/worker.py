@@ -115,11 +115,16 @@ class WarmWorker:
                     self._poll(client, runs, served)
                 except Exception as e:  # the server restarting: try again at the next poll
                     log.warning("polling the Prefect server failed: %s", e)
-                self.wake.wait(self.poll_seconds)  # stop() callers set wake too, or wait a poll
+                self.wake.wait(self.poll_seconds)  # set by halt() and by a command's wake-up
                 self.wake.clear()
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
         self.announce(f"stopped after {self.finished} runs; {self._loads()}")
+
+    def halt(self) -> None:
+        """Stop polling now (the runs in flight finish first)."""
+        self.stop.set()
+        self.wake.set()
 
     def _idle(self) -> bool:
         """No run in flight for ``idle_seconds`` (then the worker stops, saying so)."""

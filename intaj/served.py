@@ -49,7 +49,7 @@ def run_in_service(
     except DatabaseError as e:
         if e.code != "database_unavailable":
             raise
-        return {i: SourceResult(i, i, "failed", error=e.message, code=e.code) for i in source_ids}
+        return {i: SourceResult.never_ran(i, e) for i in source_ids}
     if not rows and state.get("type") == "CRASHED":
         return None
     return {i: _result(i, rows.get(i), state) for i in source_ids}

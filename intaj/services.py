@@ -200,9 +200,7 @@ def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, So
     except DatabaseError as e:
         if e.code != "database_unavailable":
             raise
-        return {
-            i: SourceResult(i, i, status="failed", error=e.message, code=e.code) for i in source_ids
-        }
+        return {i: SourceResult.never_ran(i, e) for i in source_ids}
     return {i: SourceResult(i, **r) for i, r in zip(source_ids, outcomes, strict=True)}
 
 

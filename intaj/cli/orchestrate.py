@@ -8,14 +8,15 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 
-def _stop_on_signals() -> threading.Event:
-    """The first SIGINT/SIGTERM asks for a clean stop (after the current dispatch); a second
-    one interrupts."""
+def _stop_on_signals(then: Callable[[], None] | None = None) -> threading.Event:
+    """The first SIGINT/SIGTERM asks for a clean stop (after the current dispatch; ``then``
+    is called too); a second one interrupts."""
     stop = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
@@ -23,6 +24,8 @@ def _stop_on_signals() -> threading.Event:
             raise KeyboardInterrupt
         typer.echo(f"{signal.Signals(signum).name}: stopping after the current dispatch", err=True)
         stop.set()
+        if then is not None:
+            then()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -111,10 +114,11 @@ def serve_flows(
     from intaj import services
 
     logging.getLogger("flows").setLevel(logging.INFO)
-    stop = _stop_on_signals()
+    wake = threading.Event()  # the worker's poll wait ends at once on a stop
+    stop = _stop_on_signals(then=wake.set)
     try:
         ctx = services.context()
-        WarmWorker(ctx.settings, limit=limit, stop=stop, announce=_say).run()
+        WarmWorker(ctx.settings, limit=limit, stop=stop, wake=wake, announce=_say).run()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 

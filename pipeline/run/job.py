@@ -145,8 +145,7 @@ def prepare(source_id: str, stages: Stages, hooks: Hooks | None = None) -> Job:
                 flow_run_id=hooks.flow_run_id, worker=this_process(),
             )  # fmt: skip
     except IntajError as e:  # nothing was started: the source is as it was
-        never = SourceResult(source_id, source_id, status="failed", error=e.message, code=e.code)
-        return Job(never, stages, e, hooks)
+        return Job(SourceResult.never_ran(source_id, e), stages, e, hooks)
     result = SourceResult(source_id=source_id, source=source.path)
     # The run row's heartbeat is its lease (pipeline/run/tracking.py, flows/sweep.py): it runs
     # from here until finish, including while a prepared source waits for the embedder.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.errors import IntajError
+
 
 @dataclass
 class SourceResult:
@@ -22,6 +24,11 @@ class SourceResult:
     def unchanged(cls, source_id: str, source: str, chunks: int) -> SourceResult:
         """A source whose bytes are already ingested: every chunk reused, nothing run."""
         return cls(source_id, source, chunks=chunks, reused=chunks)
+
+    @classmethod
+    def never_ran(cls, source_id: str, error: IntajError) -> SourceResult:
+        """A source failed by ``error`` before any of its stages ran (known only by its id)."""
+        return cls(source_id, source_id, status="failed", error=error.message, code=error.code)
 
     @classmethod
     def refused(cls, source: str, error: str) -> SourceResult:

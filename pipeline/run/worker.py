@@ -30,6 +30,11 @@ def on_this_host(worker: str) -> bool:
     return worker.rsplit(":", 2)[0] == socket.gethostname()
 
 
+def pid_of(worker: str) -> int:
+    """The pid in a name :func:`name_of` wrote."""
+    return int(worker.rsplit(":", 2)[1])
+
+
 def is_gone(worker: str) -> bool:
     """Whether ``worker`` (a process of this host) has ended. A process of another host, or a
     name this module did not write, is never counted gone."""
