@@ -155,8 +155,16 @@ def run_ours(files: list[Path], srv: Server, name: str, scratch: Path) -> dict[s
     url = srv.fresh_database(name)
     first = cli_ingest(files, url, scratch)
     again = cli_ingest(files, url, scratch)
+    stop_services(url, scratch)
     srv.drop_database(name)
     return {**first, "reingest": again}
+
+
+def stop_services(db_url: str, scratch: Path) -> None:
+    """``intaj db stop``: the flow service our ingest started in this home (it would otherwise
+    idle on for INTAJ_FLOW_SERVICE_IDLE_SECONDS, taking CPU from the runs that follow; with
+    DATABASE_URL set the command stops only the services)."""
+    child.require_ok(child.run([*_intaj(), "db", "stop"], env=ours_env(db_url, scratch)), "db stop")
 
 
 def run_langchain(mode: str, files: list[Path], srv: Server, name: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +45,8 @@ from pipeline.embed.runtime import pending_build
 
 log = logging.getLogger(__name__)
 
+QUIET_SECONDS = 10.0
+
 
 def warm_up(settings: Settings) -> None:
     """What the first flow run would otherwise wait for: the default embedding model, the
@@ -53,15 +55,15 @@ def warm_up(settings: Settings) -> None:
     if settings.parse_sandbox:
         from pipeline.parse import sandbox
 
-        sandbox.warm_up()
+        sandbox.warm_up(wait=False)  # it loads the parsers while this process goes on
     import prefect.flow_engine
     import prefect.task_engine  # noqa: F401
 
 
-def register() -> dict[UUID, Any]:
-    """Create or update every flow's deployment ``<flow>/<flow>``; returns the flow of each
-    deployment id."""
-    return {deployment(f).apply(): f for f in flows()}
+def register(only: Collection[str] | None = None) -> dict[UUID, Any]:
+    """Create or update every flow's deployment ``<flow>/<flow>`` (``only``: these flows');
+    returns the flow of each deployment id."""
+    return {deployment(f).apply(): f for f in flows() if only is None or f.name in only}
 
 
 @dataclass
@@ -81,8 +83,13 @@ class WarmWorker:
     # Called once the deployments exist and the model is loaded, with their ids by flow name.
     ready: Callable[[dict[str, UUID]], None] | None = None
     # Cancel the runs already scheduled when it starts (the flow service: they were created
-    # for a service that ended, and their commands ran them themselves).
+    # for a service that ended, and their commands ran them themselves); of the deployments
+    # registered before ready (``ready_with``), the ones commands create runs of.
     cancel_earlier: bool = False
+    # Ready once these flows' deployments exist, before the others' and before the warm-up
+    # (the flow service: a command waits for ``ingest-chatbot`` alone, and the model loads
+    # meanwhile on a thread of the service's own). None: every deployment, warmed up.
+    ready_with: Collection[str] | None = None
     _running: set[UUID] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_run: float = field(default_factory=time.monotonic)
@@ -90,22 +97,21 @@ class WarmWorker:
     def run(self) -> None:
         from prefect.client.orchestration import get_client
 
-        served = register()
-        serve_metrics(self.settings, self.announce)  # /metrics (flows/worker_metrics.py)
-        building = pending_build(self.settings)
-        if building is not None:
-            self.announce(f"building the embedding model's runtime file once ({building})")
-        warm_up(self.settings)
-        if self.cancel_earlier:
+        served = register(self.ready_with)
+        if self.ready_with is None:
+            self._warm_up()
+        if self.cancel_earlier:  # before ready: a command's new run is not one of them
             _cancel_scheduled(served)
         if self.ready is not None:
             self.ready({flow.name: deployment_id for deployment_id, flow in served.items()})
+        serve_metrics(self.settings, self.announce)  # /metrics (flows/worker_metrics.py)
         self.announce(
             f"serving {len(served)} deployments in this process: at most"
             f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
             f" {self._loads()}"
         )
         self._last_run = time.monotonic()  # idle from now, not from before the warm-up
+        rest = self.ready_with is not None  # the other deployments, registered once idle
         with (
             get_client(sync_client=True) as client,
             ThreadPoolExecutor(self.limit, thread_name_prefix="intaj-run") as runs,
@@ -113,6 +119,10 @@ class WarmWorker:
             while not self.stop.is_set() and not self._idle():
                 try:
                     self._poll(client, runs, served)
+                    if rest and self._quiet():
+                        served.update(register())
+                        rest = False
+                        self.announce(f"serving all {len(served)} deployments")
                 except Exception as e:  # the server restarting: try again at the next poll
                     log.warning("polling the Prefect server failed: %s", e)
                 self.wake.wait(self.poll_seconds)  # set by halt() and by a command's wake-up
@@ -120,6 +130,21 @@ class WarmWorker:
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
         self.announce(f"stopped after {self.finished} runs; {self._loads()}")
+
+    def _quiet(self) -> bool:
+        """No run in flight, and one has ended or none came for QUIET_SECONDS: the time to
+        register what a command does not wait for (the Prefect UI's other deployments), so
+        that its writes do not meet a command's run on a SQLite server (HTTP 503, then the
+        client's 2 s back-off)."""
+        with self._lock:
+            busy, quiet = bool(self._running), time.monotonic() - self._last_run
+        return not busy and (self.finished > 0 or quiet > QUIET_SECONDS)
+
+    def _warm_up(self) -> None:
+        building = pending_build(self.settings)
+        if building is not None:
+            self.announce(f"building the embedding model's runtime file once ({building})")
+        warm_up(self.settings)
 
     def halt(self) -> None:
         """Stop polling now (the runs in flight finish first)."""

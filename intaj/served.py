@@ -55,20 +55,23 @@ def run_in_service(
     return {i: _result(i, rows.get(i), state) for i in source_ids}
 
 
-def _progress(pool: ConnectionPool, run_id: str) -> Callable[[], None]:
-    """Reports each source of the run that has ended (looked up at most every 0.25 s)."""
+def _progress(pool: ConnectionPool, run_id: str) -> Callable[[], bool]:
+    """Reports each source of the run that has ended (looked up at most every 0.25 s);
+    returns whether one just did."""
     reported: set[str] = set()
     next_look = [0.0]
 
-    def look() -> None:
+    def look() -> bool:
         if time.monotonic() < next_look[0]:
-            return
+            return False
         next_look[0] = time.monotonic() + 0.25
+        ended = set()
         with contextlib.suppress(DatabaseError), pool.connection() as conn:
-            for i in runs_db.ended_in_flow_run(conn, flow_run_id=run_id):
-                if i not in reported:
-                    reported.add(i)
-                    progress.reporter(i)("done", 1, 1)
+            ended = set(runs_db.ended_in_flow_run(conn, flow_run_id=run_id)) - reported
+        for i in ended:
+            reported.add(i)
+            progress.reporter(i)("done", 1, 1)
+        return bool(ended)
 
     return look
 

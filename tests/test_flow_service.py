@@ -102,6 +102,15 @@ def _served_runs(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in response.json() if r["deployment_id"] == deployment]
 
 
+UI_FLOWS = {"ingest-chatbot", "ingest-data-source", "sync-faqs", "reembed-chatbot", "retry-failed"}
+
+
+def _deployments(state: dict[str, Any]) -> set[str]:
+    response = httpx.post(f"{state['api_url']}/deployments/filter", json={})
+    response.raise_for_status()
+    return {d["name"] for d in response.json()}
+
+
 def _vectors(pool: ConnectionPool, chatbot_id: str) -> list[tuple[str, np.ndarray]]:
     with pool.connection() as conn:
         rows = conn.execute(
@@ -123,6 +132,8 @@ def test_ingests_run_in_one_shared_service_until_db_stop(
     # The flow ran as a run of the service's deployment, tagged as the CLI's.
     (run,) = _served_runs(state)
     assert run["state"]["type"] == "COMPLETED"
+    # Ready with ingest-chatbot's deployment alone; the Prefect UI's others follow when idle.
+    wait_for(lambda: _deployments(state) == UI_FLOWS, timeout=30)
 
     # The same vectors as a flow run in the command's own process.
     here = _ingest({**env, "INTAJ_FLOW_SERVICE": "false"}, PAGE, f"{name}-here")

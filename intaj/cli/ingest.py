@@ -33,10 +33,11 @@ def ingest(
     (docs/operations.md); the next command marks what it left unfinished failed."""
     from core.settings import get_settings
     from flows import service
+
+    service.kick(get_settings())  # the flow service starts while the database opens
     from intaj import services
     from intaj.progress import IngestProgress
 
-    service.kick(get_settings())  # the flow service starts while the database opens
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot, create=True)
     registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import multiprocessing.forkserver
 import resource
 import signal
 from collections.abc import Callable
@@ -87,11 +88,15 @@ def _reply_error(reply: tuple[Any, ...], name: str, seconds: float, memory: int)
     )
 
 
-def _start(target_args: tuple[Any, ...]) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+def _preload() -> None:
     global _preload_set
     if not _preload_set:
         _context.set_forkserver_preload(PRELOAD)
         _preload_set = True
+
+
+def _start(target_args: tuple[Any, ...]) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    _preload()
     receiver, sender = _context.Pipe(duplex=False)
     process = _context.Process(target=_child, args=(sender, *target_args), daemon=True)
     process.start()
@@ -131,7 +136,13 @@ def run(
     raise _reply_error(reply, name, max_seconds, max_memory_bytes)
 
 
-def warm_up() -> None:
-    """Start the fork server now (about a second) instead of on the first document."""
+def warm_up(*, wait: bool = True) -> None:
+    """Start the fork server now (about a second) instead of on the first document; without
+    ``wait``, return as soon as it is started: it loads the parsers in its own process while
+    this one goes on, and the first document waits for what is left."""
+    if not wait:
+        _preload()
+        multiprocessing.forkserver.ensure_running()
+        return
     with contextlib.suppress(ParseError):
         run(int, ("0",), name="warm-up", max_seconds=30, max_memory_bytes=1024 * MB)
