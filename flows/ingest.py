@@ -3,9 +3,16 @@ flows pass ids between processes, and in-process objects between the tasks of on
 (results are not persisted, so no bytes or vectors reach Prefect's storage).
 
 Flows:
-- ``ingest-data-source``: one source, each stage a task run;
+- ``ingest-data-source``: one source (an upload), one task run (``ingest-source``);
 - ``ingest-chatbot``: a chatbot's sources (all, or only those pending or failed), each source
-  one task run (``ingest-source``) whose stages are plain calls with the same retries.
+  one task run (``ingest-source``).
+
+In both a source's stages are plain calls inside its task run, load and store retried on
+transient errors as a retrying task would be (``pipeline/run/retry.py``), each logged on the
+run's page (flows/stage_logs.py). Task runs are what Prefect's server spends its CPU on: one
+per stage cost the server about 5 s of CPU per 18 sources of ``ingest-chatbot`` on the 2-core
+development machine, and under a backlog of uploads the server's share of the CPU slowed
+every other owner's upload (docs/orchestration.md, "Fair ingestion").
 """
 
 from __future__ import annotations
@@ -24,27 +31,15 @@ from db.chatbots import Chatbot
 from flows import artifacts
 from flows.labels import label_run, resolving
 from flows.stage_logs import logged
-from flows.tasks import stage_task
 from pipeline.run import job as lifecycle
 from pipeline.run import refs
 from pipeline.run.line import LOOKAHEAD, Line, Outcome, Which, in_line
 from pipeline.run.line import pipelined as overlapped
 from pipeline.run.result import SourceResult
-from pipeline.stages import chunking, embedding, loading, parsing, storing
 
-# ``ingest-data-source``: each stage is a task run of the flow run. Embedding is not retried
-# here: the embedding client already retries within its budget (INTAJ_OPENAI_MAX_RETRIES), and
-# retries at both levels would multiply it. Each stage logs what it did (flows/stage_logs.py).
-STAGE_TASKS = logged(
-    lifecycle.Stages(
-        stage_task(loading.load, "load", retry=True),
-        stage_task(parsing.parse, "parse"),
-        stage_task(chunking.chunk, "chunk"),
-        stage_task(embedding.embed, "embed"),
-        stage_task(storing.store, "store", retry=True),
-    )
-)
-# ``ingest-chatbot``: the stages as plain calls inside each source's task run, logged too.
+# The stages as plain calls inside each source's task run, each logging what it did.
+# Embedding is not retried here: the embedding client already retries within its budget
+# (INTAJ_OPENAI_MAX_RETRIES), and retries at both levels would multiply it.
 LINE_STAGES = logged(lifecycle.PLAIN_STAGES)
 
 
@@ -71,7 +66,7 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
         source = refs.source(open_pool(settings), source_id)
     name = refs.label(source)
     label_run(f"ingest {name}", _owner(source.chatbot_id), [name])
-    result, error = ingest_one(source.id)
+    result, error = ingest_one(source.id, name)
     if error is not None:
         raise error
     return result.as_json()
@@ -83,10 +78,14 @@ def _owner(chatbot_id: str) -> Chatbot | None:
         return chatbots_db.get(conn, chatbot_id=chatbot_id)
 
 
-def ingest_one(source_id: str) -> Outcome:
-    """The stages of one source as tasks of the current flow run. Returns the result and the
-    error that failed it, if any (recorded on the source and its run row)."""
-    return lifecycle.run_one(source_id, STAGE_TASKS, _hooks())
+def ingest_one(source_id: str, name: str) -> Outcome:
+    """One source as an ``ingest-source`` task run (``name``: its name) of the current flow
+    run. Returns the result and the error that failed it, if any (recorded on the source and
+    its run row)."""
+    try:
+        return ingest_lone_source(source_id, name), None
+    except SourceFailed as failed:
+        return failed.result, failed.error
 
 
 @flow(name="ingest-chatbot", log_prints=False)
@@ -107,10 +106,7 @@ def ingest_chatbot(
             ids, as `intaj source list` shows them. Empty: every source of the chatbot.
     """
     # The sources run as a pipeline (pipeline/run/line.py): while one embeds, the next are
-    # prepared and the one before is stored; results come back in order. The Prefect server
-    # records every task run, and on the 2-core development machine five per source cost it
-    # about 5 s of CPU per 18 sources, taken from the embedder (docs/orchestration.md): hence
-    # one task run per source, not per stage.
+    # prepared and the one before is stored; results come back in order.
     pool = open_pool(get_settings())
     with resolving(f"ingest {chatbot_id}"):
         bot = refs.chatbot(pool, chatbot_id)
@@ -143,6 +139,15 @@ def ingest_source(source_id: str, name: str, line: Line, index: int) -> SourceRe
     """One source of ``ingest-chatbot`` (:func:`pipeline.run.line.in_line`). Raises
     :class:`SourceFailed` when the source failed."""
     result, error = in_line(source_id, line, index, LINE_STAGES, _hooks())
+    if error is not None:
+        raise SourceFailed(result, error)
+    return result
+
+
+@task(name="ingest-source", task_run_name="{name}", cache_policy=NO_CACHE, persist_result=False)
+def ingest_lone_source(source_id: str, name: str) -> SourceResult:
+    """The one source of ``ingest-data-source``. Raises :class:`SourceFailed` when it failed."""
+    result, error = lifecycle.run_one(source_id, LINE_STAGES, _hooks())
     if error is not None:
         raise SourceFailed(result, error)
     return result

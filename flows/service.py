@@ -7,12 +7,11 @@ running home on the 2-core development machine (bench/fixed_costs.py).
 - ``intaj ingest`` (``INTAJ_FLOW_SERVICE``, on by default; not where ``PREFECT_API_URL`` or a
   Prefect profile names a server of its own) reads ``INTAJ_HOME/run/flows.json``: the
   service's process, its API URL, its ``ingest-chatbot`` deployment and what it runs with (a
-  fingerprint of the settings and one of the code). None alive: the command starts one at
-  its very start (a process of its own session, so it outlives the command), so that the
-  service starts while the command opens (or creates) the database and registers its
-  sources, and waits for it before the flow. One running older code is stopped and replaced;
-  one started with other settings is left alone and the command runs the flow itself, as
-  without the service.
+  fingerprint of the settings and one of the code). None alive: the command runs the flow
+  itself, then starts one (a process of its own session, so it outlives the command; it
+  waits for the command to exit before it loads) for the next command; one starting: the
+  command waits for it. One running older code is stopped (and replaced the same way); one
+  started with other settings is left alone and the command runs the flow itself.
 - The command creates a run of the ``ingest-chatbot`` deployment over Prefect's REST API
   (tagged ``trigger:cli``), wakes the worker (SIGUSR1: it polls at once), waits for the run's
   final state and reads each source's result from its ingestion run (``db/runs.py``). It
@@ -60,10 +59,10 @@ def folder(settings: Settings) -> Path:
 
 
 def kick(settings: Settings) -> None:
-    """Start the home's service now, without waiting for it: ``intaj ingest`` calls this
-    first, so the service starts while the command opens the database (in a new home: creates
-    it) and registers its sources; :func:`reach` then waits for it."""
-    if not _wanted(settings) or running(settings) is not None:
+    """Start the home's service now, without waiting for it: ``intaj ingest`` calls this when
+    it ran its flow itself because none was running (:func:`wanted` true before its flow),
+    so that the next ingest finds one."""
+    if running(settings) is not None:
         return
     run = folder(settings)
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -73,30 +72,36 @@ def kick(settings: Settings) -> None:
 
 
 def reach(settings: Settings) -> Service | None:
-    """The home's service for these settings, started if none runs; None where the command
-    runs the flow itself (the service is off, Prefect has a server of its own here, a service
-    with other settings runs, or one could not start)."""
-    if not _wanted(settings):
+    """The home's service for these settings, if one runs (or is starting: then once it is
+    ready); None where the command runs the flow itself: none runs (the command then starts
+    one with :func:`kick` for the next: waiting for a new service, 5-6 s on the 2-core
+    development machine, is slower than running the flow here), the service is off, Prefect
+    has a server of its own here, or a service with other settings runs. A service running
+    older code is stopped."""
+    if not wanted(settings):
         return None
-    wanted = fingerprint(settings)
+    digests = fingerprint(settings)
     found = running(settings)
-    if found is not None and found.code == wanted[1]:
-        return found if found.settings == wanted[0] else None
+    if found is not None and found.code == digests[1]:
+        return found if found.settings == digests[0] else None
     run = folder(settings)
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
     with file_lock(run / "flows.lock"):
         found = running(settings)  # started meanwhile by another command
-        if found is not None and found.code != wanted[1]:
-            stop(settings)  # older code: replaced
+        if found is not None and found.code != digests[1]:
+            stop(settings)  # older code: replaced by the kick after this command's flow
             found = None
-        if found is None:
-            found = _started(settings, _starting(settings) or _spawn(settings))
-    if found is None or found.settings != wanted[0]:
+        starting = _starting(settings)
+        if found is None and starting is not None:
+            found = _started(settings, starting)
+    if found is None or found.settings != digests[0]:
         return None
     return found
 
 
-def _wanted(settings: Settings) -> bool:
+def wanted(settings: Settings) -> bool:
+    """Whether ingests here use the service: it is on and Prefect has no server configured
+    (asked before Prefect is imported and this process's temporary server set its URL)."""
     from flows.temporary_server import prefect_would_start_its_own
 
     return settings.flow_service and prefect_would_start_its_own()
@@ -166,11 +171,19 @@ def _spawn(settings: Settings) -> str:
             # -c, not -m: each parse's child re-runs a main module run by name (0.2 s a parse)
             [sys.executable, "-c", "from flows.service import main; main()"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            env={**os.environ, "INTAJ_HOME": str(settings.home)},
+            # not the URL of a temporary server this command started for its own flow
+            env={
+                **_environment(), "INTAJ_HOME": str(settings.home),
+                "INTAJ_SERVICE_AFTER": processes.this_process(),
+            },
         )  # fmt: skip
     name = processes.name_of(process.pid)
     (run / "flows.starting").write_text(name)
     return name
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
 
 
 def _starting(settings: Settings) -> str | None:
@@ -253,7 +266,19 @@ def serve(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    _after_the_command()
     serve(get_settings())
+
+
+def _after_the_command(longest: float = 30.0) -> None:
+    """Start once the command that started this service has ended (``INTAJ_SERVICE_AFTER``):
+    it ran its flow itself, and its exit (its temporary Prefect server stopping) should not
+    share the CPU with this start. A command that comes meanwhile finds the service starting
+    and waits for it."""
+    after = os.environ.pop("INTAJ_SERVICE_AFTER", None)
+    deadline = time.monotonic() + longest
+    while after and not processes.is_gone(after) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":

@@ -179,17 +179,26 @@ def ingest(ctx: Context, bot: Chatbot, registrations: list[Registration]) -> lis
 
 def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, SourceResult]:
     """``ingest-chatbot`` on ``source_ids``: in the home's flow service (``flows/service.py``)
-    where there is one for these settings, else here; a database lost before its sources ran
-    fails them all with its error."""
+    where one runs for these settings, else here (and then the service is started for the
+    next command); a database lost before its sources ran fails them all with its error."""
     from flows import service
 
-    found = service.reach(ctx.settings)
+    wanted = service.wanted(ctx.settings)  # asked before this process starts Prefect
+    found = service.reach(ctx.settings) if wanted else None
     if found is not None:
         from intaj.served import run_in_service
 
         served = run_in_service(ctx.pool, found, bot, source_ids)
         if served is not None:
             return served
+    try:
+        return _run_flow_here(ctx, bot, source_ids)
+    finally:
+        if wanted:
+            service.kick(ctx.settings)
+
+
+def _run_flow_here(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, SourceResult]:
     temporary_server = _warm_up(ctx, bot)
     from flows.ingest import ingest_chatbot
     from flows.startup import flow_settings

@@ -1,7 +1,8 @@
 """The home's flow service (flows/service.py) as users meet it: ``intaj ingest`` in processes of
-their own, no Prefect server configured. The first ingest starts the service (Prefect's server
-and a warm worker) and runs its flow there; later ones, and concurrent ones, use the same
-service; ``intaj db stop``, an idle timeout or a kill end it and nothing of it stays behind."""
+their own, no Prefect server configured. The first ingest runs its flow itself and starts the
+service (Prefect's server and a warm worker) as it ends; later ones, and concurrent ones, run
+in that service; ``intaj db stop``, an idle timeout or a kill end it and nothing of it stays
+behind."""
 
 from __future__ import annotations
 
@@ -82,6 +83,12 @@ def _state(tmp_path: Path) -> dict[str, Any]:
     return found
 
 
+def _service_up(tmp_path: Path) -> dict[str, Any]:
+    """The service an ingest started as it ended, once it is ready."""
+    wait_for(lambda: (tmp_path / "home" / "run" / "flows.json").exists(), timeout=90)
+    return _state(tmp_path)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -125,18 +132,22 @@ def test_ingests_run_in_one_shared_service_until_db_stop(
 ) -> None:
     env = _env(settings, tmp_path)
     name = f"svc-{tmp_path.name}"
-    first = _ingest(env, PAGE, f"{name}-a")
-    state = _state(tmp_path)
+    # A new home: the command runs its flow itself (faster than waiting for a new service)
+    # and starts the service as it ends.
+    here = _ingest(env, PAGE, f"{name}-here")
+    state = _service_up(tmp_path)
     assert _alive(state["pid"])
     assert prefect_servers(tmp_path / "prefect")  # the service's server, still up
-    # The flow ran as a run of the service's deployment, tagged as the CLI's.
+    assert _served_runs(state) == []
+
+    # The next ingest runs as a run of the service's deployment, tagged as the CLI's.
+    first = _ingest(env, PAGE, f"{name}-a")
     (run,) = _served_runs(state)
     assert run["state"]["type"] == "COMPLETED"
     # Ready with ingest-chatbot's deployment alone; the Prefect UI's others follow when idle.
     wait_for(lambda: _deployments(state) == UI_FLOWS, timeout=30)
 
-    # The same vectors as a flow run in the command's own process.
-    here = _ingest({**env, "INTAJ_FLOW_SERVICE": "false"}, PAGE, f"{name}-here")
+    # The same vectors as the flow run in the command's own process.
     assert first["sources"][0]["embedded"] > 0 and here["sources"][0]["embedded"] > 0
     served, own = _vectors(pool, first["chatbot"]), _vectors(pool, here["chatbot"])
     assert [c for c, _ in served] == [c for c, _ in own] and served
@@ -193,13 +204,14 @@ def test_a_killed_service_is_replaced_and_an_idle_one_ends(
     env = _env(settings, tmp_path, INTAJ_FLOW_SERVICE_IDLE_SECONDS="4")
     name = f"svc-kill-{tmp_path.name}"
     _ingest(env, PAGE, f"{name}-a")
-    killed = _state(tmp_path)["pid"]
+    killed = _service_up(tmp_path)["pid"]
     os.kill(killed, signal.SIGKILL)
     wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)  # its server follows it
 
-    _ingest(env, PAGE, f"{name}-b")
+    _ingest(env, PAGE, f"{name}-b")  # runs its flow itself, then starts a new service
+    wait_for(lambda: _alive(_service_up(tmp_path)["pid"]), timeout=90)
     replaced = _state(tmp_path)["pid"]
-    assert replaced != killed and _alive(replaced)
+    assert replaced != killed
 
     # Idle for INTAJ_FLOW_SERVICE_IDLE_SECONDS: it stops by itself, its server with it.
     wait_for(lambda: not _alive(replaced), timeout=60)

@@ -31,10 +31,6 @@ def ingest(
     re-embedded; a failed source keeps its previous chunks. A database lost mid-run ends the
     command within about INTAJ_DB_TIMEOUT_SECONDS, still with one result per source
     (docs/operations.md); the next command marks what it left unfinished failed."""
-    from core.settings import get_settings
-    from flows import service
-
-    service.kick(get_settings())  # the flow service starts while the database opens
     from intaj import services
     from intaj.progress import IngestProgress
 
