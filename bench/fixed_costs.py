@@ -9,11 +9,12 @@ Measures, in a throwaway INTAJ_HOME (the model cache of the environment, built b
   torch, and loading the embedding model, each in a process of its own;
 - ``intaj --help``;
 - ``intaj ingest`` of a one-page text file in a new home (a new home per run: the database
-  created, migrated and started, the home's flow service started: Prefect's server, its
-  database copied from its template, and the warm worker) and in a home whose database and
-  flow service already run (the file changed each run, so it is embedded); each also without
-  the flow service (``INTAJ_FLOW_SERVICE=false``: the command starts Prefect's temporary
-  server and runs the flow itself);
+  created, migrated and started; no flow service runs there yet, so the command starts
+  Prefect's temporary server, its database copied from its template, runs the flow itself and
+  starts the service as it ends) and in a home whose database and flow service already run
+  (the file changed each run, so it is embedded); each also without the flow service
+  (``INTAJ_FLOW_SERVICE=false``: every command starts Prefect's temporary server and runs the
+  flow itself);
 - ``intaj search`` and ``intaj ask`` (extractive) in that home, with the embedding service
   (the default) and without it (``INTAJ_EMBEDDING_SERVICE=false``: the model loaded by the
   command itself, as before the service existed).
@@ -75,6 +76,13 @@ def runs(n: int, args: list[str], env: dict[str, str], before: Any = None) -> li
     return found
 
 
+def service_ready(home: Path, timeout: float = 90) -> None:
+    """Until the home's flow service, started as an ingest ended, is ready."""
+    deadline = time.monotonic() + timeout
+    while not (home / "run" / "flows.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def summary(values: list[float]) -> dict[str, Any]:
     return {"runs": values, "median": round(statistics.median(values), 3)}
 
@@ -122,6 +130,7 @@ def main() -> None:
             result[key] = summary(took)
         fresh(-1)
         timed(ingest, env)  # the home, started: its database and flow service
+        service_ready(home)  # that ingest ran its flow itself and started the service
         result["ingest_running_home"] = summary(runs(n, ingest, env, before=fresh))
         without = {**env, "INTAJ_FLOW_SERVICE": "false"}
         result["ingest_running_home_without_service"] = summary(

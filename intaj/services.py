@@ -191,11 +191,10 @@ def _run_flow(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, So
         served = run_in_service(ctx.pool, found, bot, source_ids)
         if served is not None:
             return served
-    try:
-        return _run_flow_here(ctx, bot, source_ids)
-    finally:
-        if wanted:
-            service.kick(ctx.settings)
+    results = _run_flow_here(ctx, bot, source_ids)
+    if wanted:  # not after Ctrl-C: then nothing is started
+        service.kick(ctx.settings)
+    return results
 
 
 def _run_flow_here(ctx: Context, bot: Chatbot, source_ids: list[str]) -> dict[str, SourceResult]:
