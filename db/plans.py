@@ -127,3 +127,13 @@ def reserve_message(conn: psycopg.Connection, *, user_id: str, allowed: int | No
         {"u": user_id, "n": allowed},
     ).fetchone()
     return row is not None
+
+
+def release_message(conn: psycopg.Connection, *, user_id: str) -> None:
+    """Give back one message of this month that :func:`reserve_message` counted and that was
+    not answered (its answer failed): the owner pays for answers, not for outages."""
+    conn.execute(
+        "UPDATE message_usage SET messages = messages - 1"
+        f" WHERE user_id = %s AND month = {_MONTH} AND messages > 0",
+        (user_id,),
+    )

@@ -10,10 +10,10 @@ is written. The upload trigger's claim applies the same limits in SQL (db/dispat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -23,6 +23,8 @@ from core.settings import Settings
 from core.settings_plans import PlanLimits
 from db import plans as plans_db
 from db.plans import ChatbotUsage, Owner, OwnerUsage, PlanParams
+
+T = TypeVar("T")
 
 UNLIMITED = PlanLimits()
 # What each limit counts, and what to do besides upgrading.
@@ -145,6 +147,38 @@ def count_message(pool: ConnectionPool, settings: Settings, *, user_id: str) -> 
         used = plans_db.owner_usage(conn, user_id=owner.id).messages_this_month
     assert allowed is not None
     raise refusal(plan, "messages_per_month", used, allowed)
+
+
+def counted(
+    pool: ConnectionPool,
+    settings: Settings,
+    *,
+    user_id: str,
+    events: Iterator[T],
+    answered: Callable[[T], bool],
+) -> Iterator[T]:
+    """``events`` (an answer's) as one message of the owner this month: counted first (refused
+    over the plan), given back if they end before ``answered`` holds for one: an outage, the
+    database lost, a client gone mid-stream before the conversation was recorded. The owner
+    pays for answers, not for outages."""
+    count_message(pool, settings, user_id=user_id)
+    done = False
+    try:
+        for event in events:
+            done = done or answered(event)
+            yield event
+    except BaseException:
+        if not done:
+            uncount_message(pool, user_id=user_id)
+        raise
+
+
+def uncount_message(pool: ConnectionPool, *, user_id: str) -> None:
+    """Give back a message :func:`count_message` counted whose answer then failed."""
+    with pool.connection() as conn:
+        owner = plans_db.owner(conn, ref=user_id)
+        if owner is not None:
+            plans_db.release_message(conn, user_id=owner.id)
 
 
 @dataclass(frozen=True)

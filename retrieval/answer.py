@@ -104,8 +104,26 @@ def _events(
     record: bool,
     stream: bool,
 ) -> Iterator[str | Answer]:
-    if record:  # a message of the owner's plan (pipeline/plans.py): refused over it
-        plans.count_message(pool, settings, user_id=chatbot.user_id)
+    """With ``record``, one message of the owner's plan (pipeline/plans.py)."""
+    answering = _answering(pool, settings, chatbot, message, conversation_id, k, record, stream)
+    if not record:
+        return answering
+    return plans.counted(  # the Answer comes last, once the conversation is recorded
+        pool, settings, user_id=chatbot.user_id, events=answering,
+        answered=lambda event: isinstance(event, Answer),
+    )  # fmt: skip
+
+
+def _answering(
+    pool: ConnectionPool,
+    settings: Settings,
+    chatbot: Chatbot,
+    message: str,
+    conversation_id: str | None,
+    k: int | None,
+    record: bool,
+    stream: bool,
+) -> Iterator[str | Answer]:
     scope = scope_of(chatbot, settings)
     settings = calibrated(settings, scope.embedder.model_name)
     conversation_id = conversation_id or str(uuid.uuid4())

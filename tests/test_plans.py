@@ -6,6 +6,7 @@ and messages at the edge never pass it. Real PostgreSQL, real storage; no HTTP h
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from core.errors import PlanLimitError
 from core.settings import Settings
@@ -257,6 +259,36 @@ def test_the_answer_entry_point_refuses_before_it_writes_a_message(
     refused(lambda: answer(pool, tight, chatbot=bot, message="Do you rent tandems?"),
             "messages_per_month", 0, 0)  # fmt: skip
     assert counts(pool, bot) == before
+
+
+def test_a_message_whose_answer_fails_is_not_counted(
+    pool: ConnectionPool, settings: Settings, make_chatbot: Any
+) -> None:
+    """The owner pays for answers, not for outages: the embedding provider unreachable (a
+    real OpenAI client against a closed port), the message is given back."""
+    from core.errors import IntajError
+    from retrieval.answer import answer
+
+    tight = plan_settings(settings, messages_per_month=5)
+    bot = make_chatbot()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    outage = tight.model_copy(
+        update={
+            "embedding_model": "text-embedding-3-small@384",
+            "openai_api_key": SecretStr("sk-test"),
+            "openai_base_url": f"http://127.0.0.1:{port}/v1",
+            "openai_max_retries": 0,
+        }
+    )
+    before = counts(pool, bot)
+    with pytest.raises(IntajError):
+        answer(pool, outage, chatbot=bot, message="Do you rent tandems?")
+    assert counts(pool, bot) == before and before["usage"] == 0
+
+    answer(pool, tight, chatbot=bot, message="Do you rent tandems?")
+    assert counts(pool, bot)["usage"] == 1
 
 
 def test_widgets_and_whatsapp_connections_over_the_plan_are_not_added(

@@ -146,7 +146,11 @@ class InboxWorker:
                 with self.pool.connection() as conn:
                     whatsapp_db.set_limited(conn, inbox_id=row.id, error=e.message)
                 return
-            reply = self._answer(row, bot)
+            try:
+                reply = self._answer(row, bot)
+            except BaseException:  # not answered (an outage: retried later, counted again)
+                plans.uncount_message(self.pool, user_id=bot.user_id)
+                raise
             if reply is None:
                 return  # the claim was lost to another worker: it answers
         self._send(row, found, split(reply))
