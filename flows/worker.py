@@ -80,7 +80,8 @@ class WarmWorker:
     wake: threading.Event = field(default_factory=threading.Event)
     # Stop after this many seconds with no run in flight (None: never).
     idle_seconds: float | None = None
-    # Called once the deployments exist and the model is loaded, with their ids by flow name.
+    # Called once the deployments exist and the model is loaded (with ``ready_with``: those
+    # deployments, and the caller warms up), with their ids by flow name.
     ready: Callable[[dict[str, UUID]], None] | None = None
     # Cancel the runs already scheduled when it starts (the flow service: they were created
     # for a service that ended, and their commands ran them themselves); of the deployments
