@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
+from bench.trigger_latency import wait
 
 INTAJ = str(Path(sys.executable).parent / "intaj")
 PAGE = (
@@ -74,13 +75,6 @@ def runs(n: int, args: list[str], env: dict[str, str], before: Any = None) -> li
             before(i)
         found.append(round(timed(args, env), 3))
     return found
-
-
-def service_ready(home: Path, timeout: float = 90) -> None:
-    """Until the home's flow service, started as an ingest ended, is ready."""
-    deadline = time.monotonic() + timeout
-    while not (home / "run" / "flows.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -130,7 +124,8 @@ def main() -> None:
             result[key] = summary(took)
         fresh(-1)
         timed(ingest, env)  # the home, started: its database and flow service
-        service_ready(home)  # that ingest ran its flow itself and started the service
+        # that ingest ran its flow itself and started the service: ready before the timing
+        wait(lambda: (home / "run" / "flows.json").exists(), 90)
         result["ingest_running_home"] = summary(runs(n, ingest, env, before=fresh))
         without = {**env, "INTAJ_FLOW_SERVICE": "false"}
         result["ingest_running_home_without_service"] = summary(

@@ -87,9 +87,9 @@ class WarmWorker:
     # for a service that ended, and their commands ran them themselves); of the deployments
     # registered before ready (``ready_with``), the ones commands create runs of.
     cancel_earlier: bool = False
-    # Ready once these flows' deployments exist, before the others' and before the warm-up
-    # (the flow service: a command waits for ``ingest-chatbot`` alone, and the model loads
-    # meanwhile on a thread of the service's own). None: every deployment, warmed up.
+    # Ready once these flows' deployments exist, before the others' and without the warm-up
+    # (the flow service: a command waits for ``ingest-chatbot`` alone, and the service warms
+    # up before it runs the worker). None: every deployment, warmed up.
     ready_with: Collection[str] | None = None
     _running: set[UUID] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -137,9 +137,13 @@ class WarmWorker:
         register what a command does not wait for (the Prefect UI's other deployments), so
         that its writes do not meet a command's run on a SQLite server (HTTP 503, then the
         client's 2 s back-off)."""
-        with self._lock:
-            busy, quiet = bool(self._running), time.monotonic() - self._last_run
+        busy, quiet = self._activity()
         return not busy and (self.finished > 0 or quiet > QUIET_SECONDS)
+
+    def _activity(self) -> tuple[bool, float]:
+        """Whether a run is in flight, and the seconds since the last one ended."""
+        with self._lock:
+            return bool(self._running), time.monotonic() - self._last_run
 
     def _warm_up(self) -> None:
         building = pending_build(self.settings)
@@ -154,8 +158,7 @@ class WarmWorker:
 
     def _idle(self) -> bool:
         """No run in flight for ``idle_seconds`` (then the worker stops, saying so)."""
-        with self._lock:
-            busy, quiet = bool(self._running), time.monotonic() - self._last_run
+        busy, quiet = self._activity()
         if self.idle_seconds is None or busy or quiet < self.idle_seconds:
             return False
         self.announce(f"no flow run for {self.idle_seconds:g} s: stopping")

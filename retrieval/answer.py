@@ -66,10 +66,10 @@ def answer(
 ) -> Answer:
     """THE entry point for answering (CLI, HTTP API, Python): FAQ first, abstention when
     retrieval is weak, else the chatbot's LLM when one is configured, else extractive."""
-    *_, final = _events(
+    *_, final = _on_plan(pool, settings, chatbot, record, _events(
         pool, settings, chatbot=chatbot, message=message,
         conversation_id=conversation_id, k=k, record=record, stream=False,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert isinstance(final, Answer)
     return final
 
@@ -87,9 +87,26 @@ def answer_stream(
     """:func:`answer`, streamed: text deltas (str), then the final :class:`Answer`, equal to
     what :func:`answer` returns for the same input. FAQ, abstained and extractive answers come
     as one delta."""
-    return _events(
+    return _on_plan(pool, settings, chatbot, record, _events(
         pool, settings, chatbot=chatbot, message=message,
         conversation_id=conversation_id, k=k, record=record, stream=True,
+    ))  # fmt: skip
+
+
+def _on_plan(
+    pool: ConnectionPool,
+    settings: Settings,
+    chatbot: Chatbot,
+    record: bool,
+    events: Iterator[str | Answer],
+) -> Iterator[str | Answer]:
+    """With ``record``, the answer's ``events`` as one message of the owner's plan
+    (pipeline/plans.py); the Answer comes last, once the conversation is recorded."""
+    if not record:
+        return events
+    return plans.counted(
+        pool, settings, user_id=chatbot.user_id, events=events,
+        answered=lambda event: isinstance(event, Answer),
     )  # fmt: skip
 
 
@@ -97,26 +114,6 @@ def _events(
     pool: ConnectionPool,
     settings: Settings,
     *,
-    chatbot: Chatbot,
-    message: str,
-    conversation_id: str | None,
-    k: int | None,
-    record: bool,
-    stream: bool,
-) -> Iterator[str | Answer]:
-    """With ``record``, one message of the owner's plan (pipeline/plans.py)."""
-    answering = _answering(pool, settings, chatbot, message, conversation_id, k, record, stream)
-    if not record:
-        return answering
-    return plans.counted(  # the Answer comes last, once the conversation is recorded
-        pool, settings, user_id=chatbot.user_id, events=answering,
-        answered=lambda event: isinstance(event, Answer),
-    )  # fmt: skip
-
-
-def _answering(
-    pool: ConnectionPool,
-    settings: Settings,
     chatbot: Chatbot,
     message: str,
     conversation_id: str | None,
