@@ -100,6 +100,29 @@ def took(who: Uploads, source_id: str) -> float:
     return round(float(row[0]), 3)
 
 
+PHASES = (
+    "SELECT extract(epoch FROM s.claimed_at - s.created_at),"
+    " extract(epoch FROM r.started_at - s.claimed_at),"
+    " extract(epoch FROM r.finished_at - r.started_at),"
+    " extract(epoch FROM s.updated_at - r.finished_at), r.timings"
+    " FROM data_sources s JOIN ingestion_runs r ON r.source_id = s.id"
+    " WHERE s.id = %s ORDER BY r.started_at DESC LIMIT 1"
+)
+
+
+def phases(who: Uploads, source_id: str) -> dict[str, Any]:
+    """Where a settled upload's time went: INSERT to claim (the listener), claim to its run's
+    start (the flow run's creation, the worker's poll, the flow engine), the run's stages, and
+    the run's end to the status update; with the stages' own timings."""
+    row = who.conn.execute(PHASES, (source_id,)).fetchone()
+    who.conn.commit()
+    if row is None:
+        return {}
+    names = ("to_claim", "claim_to_start", "run", "run_to_status")
+    spans = {n: round(float(v), 3) for n, v in zip(names, row[:4], strict=True) if v is not None}
+    return {**spans, "stages": row[4]}
+
+
 def until_settled(who: Uploads, ids: list[str], start: float, timeout: float = 7200) -> float:
     wait(lambda: who.settled(ids) == len(ids), timeout)
     return round(time.perf_counter() - start, 3)
@@ -124,11 +147,13 @@ def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
     behind: list[float] = []
     totals: list[float] = []
     polled: dict[str, list[float]] = {"idle": [], "behind": []}
+    spent: dict[str, list[dict[str, Any]]] = {"idle": [], "behind": []}
     for r in range(opts.rounds):
         start = time.perf_counter()
         upload = b.upload(f"B's note {r}: tandems.\n", f"b-{r}.txt")
         polled["idle"].append(until_settled(b, [upload], start))
         idle.append(took(b, upload))
+        spent["idle"].append(phases(b, upload))
         for with_b in (r % 2 == 1, r % 2 == 0):
             start = time.perf_counter()
             ids = backlog(a, opts.files, f"{'run' if with_b else 'alone'}{r}")
@@ -139,6 +164,7 @@ def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
             late = [b.upload(f"B's late note {r}.\n", f"bl-{r}.txt")]
             polled["behind"].append(until_settled(b, late, b_start))
             behind.append(took(b, late[0]))
+            spent["behind"].append(phases(b, late[0]))
             totals.append(until_settled(a, ids, start))
         print(
             f"round {r + 1}/{opts.rounds}: B idle {idle[-1]} s, A alone {alone[-1]} s,"
@@ -152,6 +178,7 @@ def measure(a: Uploads, b: Uploads, opts: argparse.Namespace) -> dict[str, Any]:
         "b_idle_p95_s": p95(idle),
         "b_behind_p95_s": p95(behind),
         "b_p95_ratio": round(p95(behind) / p95(idle), 2),
+        "b_phases": spent,  # where each of B's seconds went (phases())
         "b_polled_s": polled,  # the same, seen by polling every 0.2 s (results before Dec 7, 18:00)
         "a_alone_s": alone,
         "a_with_b_s": totals,
