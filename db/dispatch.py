@@ -19,6 +19,7 @@ import psycopg
 from db.plans import PLAN_LIMIT, PlanParams
 
 CHANNEL = "intaj_data_source"
+RUNS_CHANNEL = "intaj_flow_run"  # a flow run created for a claim: warm workers poll at once
 WORKER_LOST = "worker_lost"
 
 
@@ -147,7 +148,15 @@ def release(conn: psycopg.Connection, *, source_id: str) -> None:
 
 
 def set_flow_run(conn: psycopg.Connection, *, source_id: str, flow_run_id: str) -> None:
+    """Record the flow run dispatched for a claimed source, and announce it on RUNS_CHANNEL
+    (delivered when the caller commits)."""
     conn.execute("UPDATE data_sources SET flow_run_id = %s WHERE id = %s", (flow_run_id, source_id))
+    conn.execute("SELECT pg_notify(%s, %s)", (RUNS_CHANNEL, flow_run_id))
+
+
+def listen(conn: psycopg.Connection, channel: str) -> None:
+    """LISTEN on ``channel`` (one of this module's channels), on an autocommit connection."""
+    conn.execute(f"LISTEN {channel}")
 
 
 def pending_ids(conn: psycopg.Connection, *, limit: int = 1000) -> list[str]:

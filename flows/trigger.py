@@ -265,7 +265,7 @@ class Listener:
 
     def _session(self) -> None:
         with connect(database_url(self.settings), autocommit=True) as conn:
-            conn.execute(f"LISTEN {dispatch_db.CHANNEL}")
+            dispatch_db.listen(conn, dispatch_db.CHANNEL)
             self.announce(
                 f"listening on {dispatch_db.CHANNEL} (mode: {self.dispatcher.mode});"
                 f" catch-up every {self.settings.listen_sweep_seconds:g} s"

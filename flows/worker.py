@@ -37,7 +37,9 @@ from uuid import UUID
 
 from core.settings import Settings
 from flows.deployments import deployment, flows
+from flows.run_wakeups import wake_on_new_runs
 from flows.startup import without_flow_heartbeat
+from flows.warm_runs import close_clients, keep_a_client, run_flow_here
 from flows.worker_metrics import serve_metrics
 from pipeline.embed import get_embedder
 from pipeline.embed.registry import loads
@@ -106,6 +108,7 @@ class WarmWorker:
         if self.ready is not None:
             self.ready({flow.name: deployment_id for deployment_id, flow in served.items()})
         serve_metrics(self.settings, self.announce)  # /metrics (flows/worker_metrics.py)
+        wake_on_new_runs(self.settings, self.wake, self.stop)  # flows/run_wakeups.py
         self.announce(
             f"serving {len(served)} deployments in this process: at most"
             f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
@@ -115,7 +118,9 @@ class WarmWorker:
         rest = self.ready_with is not None  # the other deployments, registered once idle
         with (
             get_client(sync_client=True) as client,
-            ThreadPoolExecutor(self.limit, thread_name_prefix="intaj-run") as runs,
+            ThreadPoolExecutor(
+                self.limit, thread_name_prefix="intaj-run", initializer=keep_a_client
+            ) as runs,
         ):
             while not self.stop.is_set() and not self._idle():
                 try:
@@ -130,6 +135,7 @@ class WarmWorker:
                 self.wake.clear()
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
+        close_clients()
         self.announce(f"stopped after {self.finished} runs; {self._loads()}")
 
     def _quiet(self) -> bool:
@@ -189,7 +195,6 @@ class WarmWorker:
 
     def _execute(self, flow_run_id: UUID, flow: Any) -> None:
         from prefect.client.orchestration import get_client
-        from prefect.flow_engine import run_flow
 
         start = time.perf_counter()
         outcome = "crashed"
@@ -199,7 +204,7 @@ class WarmWorker:
                 flow_run = client.read_flow_run(flow_run_id)
             name = flow_run.name
             with without_flow_heartbeat():  # our lease is the liveness signal (flows/startup)
-                state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
+                state: Any = run_flow_here(flow, flow_run)
             outcome = state.type.value.lower()
             with get_client(sync_client=True) as client:  # the flow names its run itself
                 name = client.read_flow_run(flow_run_id).name
@@ -210,6 +215,7 @@ class WarmWorker:
                 self._running.discard(flow_run_id)
                 self.finished += 1
                 self._last_run = time.monotonic()
+            self.wake.set()  # a free slot: poll now for a run that waits for one
         self.announce(
             f"flow run {name} ({flow.name}) {outcome} in {time.perf_counter() - start:.2f} s;"
             f" runs: {self.finished}, {self._loads()}"

@@ -92,6 +92,15 @@ def _warm_up(settings: Any) -> bool:
 
 def serve_flows(
     limit: Annotated[int, typer.Option(help="At most this many flow runs at a time.")] = 4,
+    poll_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            help="Ask the Prefect server for scheduled runs this often. Runs of uploads start"
+            " at once anyway (the upload trigger announces them); the poll finds runs started"
+            " from the Prefect UI.",
+        ),
+    ] = 0.5,
     process_per_run: Annotated[
         bool,
         typer.Option(
@@ -102,9 +111,10 @@ def serve_flows(
     ] = False,
 ) -> None:
     """Serve every flow as a deployment (`<flow>/<flow>`) against the Prefect server in
-    PREFECT_API_URL, polling every half second. Flow runs execute in this process, which keeps the
-    embedding model loaded (each run logs the model loads so far); stops on SIGINT/SIGTERM
-    once the runs in flight are done."""
+    PREFECT_API_URL. Flow runs execute in this process, which keeps the embedding model loaded
+    (each run logs the model loads so far); a run of an upload starts when the upload trigger
+    announces it, others at the next poll. Stops on SIGINT/SIGTERM once the runs in flight
+    are done."""
     if process_per_run:
         from flows.deployments import serve_all
 
@@ -118,7 +128,14 @@ def serve_flows(
     stop = _stop_on_signals(then=wake.set)
     try:
         ctx = services.context()
-        WarmWorker(ctx.settings, limit=limit, stop=stop, wake=wake, announce=_say).run()
+        WarmWorker(
+            ctx.settings,
+            limit=limit,
+            poll_seconds=poll_seconds,
+            stop=stop,
+            wake=wake,
+            announce=_say,
+        ).run()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
