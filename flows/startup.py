@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from core.settings import default_home
+from core.settings import Settings, default_home
 from flows import prefect_home
 from flows.temporary_server import TemporaryServer, prefect_would_start_its_own
 
@@ -56,6 +56,25 @@ def configure_environment() -> None:
     if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
         home = os.environ.get("INTAJ_HOME") or str(default_home())
         os.environ["PREFECT_HOME"] = os.path.join(home, "prefect")
+
+
+def launch_early(settings: Settings) -> None:
+    """Launch Prefect's temporary server now, before the home's database starts, where an
+    ingest will need both: the embedded database is not running (a new or stopped home: it is
+    created or started first, 0.9 s on the 2-core development machine, most of it waiting for
+    its own processes) and no flow service runs or starts (the command will run the flow
+    itself). The server's start (3.5 s of CPU) then overlaps the database's instead of
+    following it; :func:`warm_up` takes it over, and it stops when the command exits."""
+    from db.connection import embedded_running
+    from flows import service
+
+    if settings.database_url or embedded_running(settings.pgdata):
+        return
+    if not prefect_would_start_its_own():
+        return
+    if settings.flow_service and (service.running(settings) or service.starting(settings)):
+        return
+    TemporaryServer.launch()
 
 
 def warm_up(load: Callable[[], object]) -> bool:

@@ -68,7 +68,10 @@ class TemporaryServer:
     def launch(cls, *, home: str | None = None) -> TemporaryServer | None:
         """Start one and set ``PREFECT_API_URL`` to it, or None where Prefect must choose
         (see the module docstring). ``home``: a PREFECT_HOME for the server alone (this
-        process's settings and ``PREFECT_API_URL`` are left as they are)."""
+        process's settings and ``PREFECT_API_URL`` are left as they are). Launched already
+        for this process (:func:`flows.startup.launch_early`): that one."""
+        if home is None and (early := launched_here()) is not None:
+            return early
         if not prefect_would_start_its_own():
             return None
         package = importlib.util.find_spec("prefect")
@@ -127,6 +130,13 @@ class TemporaryServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def launched_here() -> TemporaryServer | None:
+    """The running temporary server this process launched for itself (its URL in
+    ``PREFECT_API_URL``), if any."""
+    url = os.environ.get("PREFECT_API_URL")
+    return next((s for s in _running if s.api_url == url and s.process.poll() is None), None)
 
 
 def prefect_would_start_its_own() -> bool:

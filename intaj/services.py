@@ -225,7 +225,7 @@ def _warm_up(ctx: Context, bot: Chatbot) -> bool:
         if ctx.settings.parse_sandbox:
             from pipeline.parse import sandbox
 
-            sandbox.warm_up()
+            sandbox.warm_up(wait=False)  # it loads the parsers while this process goes on
 
     return warm_up(meanwhile)
 

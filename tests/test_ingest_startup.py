@@ -97,3 +97,44 @@ def test_cli_prepare_then_ingest_on_a_server_of_its_own(
     _ingest_example(fresh, tmp_path, f"startup-new-{tmp_path.name}", pool)
     assert _flow_runs(tmp_path / "new-prefect" / "prefect.db") >= 1
     assert _flow_runs(template) == 0
+
+
+EARLY = """
+import sys
+from core.settings import get_settings
+from db.connection import embedded_running
+from flows.startup import launch_early
+from flows.temporary_server import TemporaryServer, launched_here
+settings = get_settings()
+launch_early(settings)
+early = launched_here()
+print(early is not None, embedded_running(settings.pgdata), TemporaryServer.launch() is early,
+      "prefect" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("database", ["new home", "configured"])
+def test_a_new_homes_ingest_launches_prefects_server_before_its_database(
+    settings: Settings, tmp_path: Path, database: str
+) -> None:
+    """In a new home the database is created first (0.9 s), so `intaj ingest` launches
+    Prefect's temporary server before it: the two start side by side, and the warm-up takes
+    the same server. With a database elsewhere (or one running), nothing is launched early."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        INTAJ_HOME=str(tmp_path / "home"),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+        **({"DATABASE_URL": database_url(settings)} if database == "configured" else {}),
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", EARLY], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    launched, database_started, same, prefect_imported = run.stdout.split()
+    assert launched == str(database == "new home")
+    assert database_started == "False" and prefect_imported == "False"
+    if database == "new home":
+        assert same == "True"  # warm_up's launch returns the early server

@@ -31,9 +31,12 @@ def ingest(
     re-embedded; a failed source keeps its previous chunks. A database lost mid-run ends the
     command within about INTAJ_DB_TIMEOUT_SECONDS, still with one result per source
     (docs/operations.md); the next command marks what it left unfinished failed."""
+    from core.settings import get_settings
+    from flows.startup import launch_early
     from intaj import services
     from intaj.progress import IngestProgress
 
+    launch_early(get_settings())  # a new home: Prefect's server starts beside the database
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot, create=True)
     registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]
