@@ -134,6 +134,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     env.pop("PREFECT_API_URL", None)
     with ExitStack() as stack, pool.connection() as conn:
         owner = chatbots_db.create_profile(conn, name="bench", email=f"{uuid.uuid4().hex}@b.x")
+        # plan business: 20 notes and the concurrent rounds pass the free plan's 20 sources
+        conn.execute("UPDATE profiles SET subscription = 'business' WHERE id = %s", (owner,))
         bot = chatbots_db.create(conn, user_id=owner, name="latency")
         conn.commit()
         stack.callback(lambda: conn.execute("DELETE FROM profiles WHERE id = %s", (owner,)))
