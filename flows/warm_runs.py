@@ -10,8 +10,10 @@ samples, the observer 15%.
 
 Here each run thread keeps one client for its life (Prefect's ``SyncClientContext``, which the
 engine reuses: ``get_or_create``), and the engine runs without the observer: these flows never
-suspend (an ingestion's sources finish or fail; nothing waits for input), and a run suspended
-from the UI anyway stops at its next state change, as a cancelled one does.
+suspend themselves (an ingestion's sources finish or fail; nothing waits for input). As a run
+cancelled from the UI, a run suspended from the UI is not stopped mid-flight by the warm worker:
+its sources finish (each swap is atomic); ``intaj serve-flows --process-per-run`` runs flows
+with Prefect's own engine, observer included. Async or generator flows go to Prefect's engine.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
-_clients: list[Any] = []
 _lock = threading.Lock()
 
 
-def keep_a_client() -> None:
-    """Executor initializer: this thread's runs share one Prefect client."""
+def keep_a_client(kept: list[Any]) -> None:
+    """Executor initializer: this thread's runs share one Prefect client (added to ``kept``,
+    for :func:`close_clients`)."""
     from prefect.context import SyncClientContext
 
     try:
@@ -39,13 +41,13 @@ def keep_a_client() -> None:
         log.warning("no client kept for this run thread (%s); each run opens its own", e)
         return
     with _lock:
-        _clients.append(context)
+        kept.append(context)
 
 
-def close_clients() -> None:
-    """Close the clients the run threads kept (their threads have ended)."""
+def close_clients(kept: list[Any]) -> None:
+    """Close the clients the run threads kept (once their threads have ended)."""
     with _lock:
-        contexts, _clients[:] = list(_clients), []
+        contexts, kept[:] = list(kept), []
     for context in contexts:
         context.client.__exit__(None, None, None)
 
@@ -54,7 +56,11 @@ def run_flow_here(flow: Any, flow_run: Any) -> Any:
     """``flow``'s run ``flow_run`` on this thread, as ``prefect.flow_engine.run_flow`` runs a
     sync flow (its parameters from the run, the flow's defaults filled in), without the
     suspension observer (module doc); its final state."""
+    from prefect.flow_engine import run_flow
     from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
+
+    if flow.isasync or flow.isgenerator:  # Prefect's engine for those (none of ours)
+        return run_flow(flow, flow_run=flow_run, return_type="state")
 
     args, kwargs = parameters_to_args_kwargs(flow.fn, flow_run.parameters)
     parameters = get_call_parameters(flow.fn, args, kwargs)

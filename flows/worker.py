@@ -116,10 +116,11 @@ class WarmWorker:
         )
         self._last_run = time.monotonic()  # idle from now, not from before the warm-up
         rest = self.ready_with is not None  # the other deployments, registered once idle
+        kept: list[Any] = []  # each run thread's Prefect client (flows/warm_runs.py)
         with (
             get_client(sync_client=True) as client,
             ThreadPoolExecutor(
-                self.limit, thread_name_prefix="intaj-run", initializer=keep_a_client
+                self.limit, "intaj-run", initializer=keep_a_client, initargs=(kept,)
             ) as runs,
         ):
             while not self.stop.is_set() and not self._idle():
@@ -135,7 +136,7 @@ class WarmWorker:
                 self.wake.clear()
             if self._running:
                 self.announce(f"waiting for {len(self._running)} runs in flight")
-        close_clients()
+        close_clients(kept)
         self.announce(f"stopped after {self.finished} runs; {self._loads()}")
 
     def _quiet(self) -> bool:

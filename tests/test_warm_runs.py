@@ -85,18 +85,19 @@ def test_warm_runs_share_their_threads_client_and_start_no_suspension_observer(
         runs = [client.create_flow_run_from_deployment(deployment_id) for _ in range(3)]
         runs = [client.read_flow_run(r.id) for r in runs]
 
-    entered = []
+    entered: list[Any] = []
+    kept: list[Any] = []
 
     def run_thread() -> None:  # as in the worker, whose environment names the server
         entered.append(temporary_settings(updates={PREFECT_API_URL: api}))
         entered[-1].__enter__()  # for the thread's life (kept: a collected one would exit)
-        keep_a_client()
+        keep_a_client(kept)
 
     try:
         with ThreadPoolExecutor(1, initializer=run_thread) as thread:
             warm = [thread.submit(run_flow_here, probe, r).result() for r in runs[:2]]
     finally:
-        close_clients()
+        close_clients(kept)
     assert all(state.is_completed() for state in warm)
     assert CLIENTS[0] is CLIENTS[1]  # one client for the thread's runs
     assert not [t for state in warm for t in state.result() if "observer" in t]
