@@ -239,6 +239,7 @@ def serve(settings: Settings) -> None:
         idle_seconds=settings.flow_service_idle_seconds,
         cancel_earlier=True,
         ready_with=("ingest-chatbot",),
+        wake_on_announced=False,  # commands wake it (SIGUSR1)
         announce=lambda line: print(line, flush=True),
     )
 

@@ -70,11 +70,9 @@ def launch_early(settings: Settings) -> None:
 
     if settings.database_url or embedded_running(settings.pgdata):
         return
-    if not prefect_would_start_its_own():
-        return
     if settings.flow_service and (service.running(settings) or service.starting(settings)):
         return
-    TemporaryServer.launch()
+    TemporaryServer.launch()  # None where Prefect has a server configured
 
 
 def warm_up(load: Callable[[], object]) -> bool:

@@ -93,6 +93,9 @@ class WarmWorker:
     # (the flow service: a command waits for ``ingest-chatbot`` alone, and the service warms
     # up before it runs the worker). None: every deployment, warmed up.
     ready_with: Collection[str] | None = None
+    # Poll at once when the upload trigger announces a run (flows/run_wakeups.py). The flow
+    # service's runs are created by commands, which wake it with SIGUSR1: no LISTEN there.
+    wake_on_announced: bool = True
     _running: set[UUID] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_run: float = field(default_factory=time.monotonic)
@@ -108,7 +111,8 @@ class WarmWorker:
         if self.ready is not None:
             self.ready({flow.name: deployment_id for deployment_id, flow in served.items()})
         serve_metrics(self.settings, self.announce)  # /metrics (flows/worker_metrics.py)
-        wake_on_new_runs(self.settings, self.wake, self.stop)  # flows/run_wakeups.py
+        if self.wake_on_announced:
+            wake_on_new_runs(self.settings, self.wake, self.stop)
         self.announce(
             f"serving {len(served)} deployments in this process: at most"
             f" {self.limit} runs at a time, polling every {self.poll_seconds:g} s;"
