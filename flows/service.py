@@ -43,6 +43,7 @@ from typing import Any
 
 from core.locks import file_lock
 from core.settings import Settings, get_settings
+from flows import temporary_server
 from flows.service_runs import Service
 from pipeline.run import worker as processes
 
@@ -174,7 +175,9 @@ def _spawn(settings: Settings) -> str:
             # not the URL of a temporary server this command started for its own flow
             env={
                 **_environment(), "INTAJ_HOME": str(settings.home),
-                "INTAJ_SERVICE_AFTER": processes.this_process(),
+                "INTAJ_SERVICE_AFTER": ",".join(
+                    [processes.this_process(), *temporary_server.running_names()]
+                ),
             },
         )  # fmt: skip
     name = processes.name_of(process.pid)
@@ -277,13 +280,13 @@ def main() -> None:
 
 
 def _after_the_command(longest: float = 30.0) -> None:
-    """Start once the command that started this service has ended (``INTAJ_SERVICE_AFTER``):
-    it ran its flow itself, and its exit (its temporary Prefect server stopping) should not
-    share the CPU with this start. A command that comes meanwhile finds the service starting
-    and waits for it."""
-    after = os.environ.pop("INTAJ_SERVICE_AFTER", None)
+    """Start once the command that started this service and its temporary Prefect server have
+    ended (``INTAJ_SERVICE_AFTER``, their names): the command ran its flow itself, and its exit
+    should not share the CPU with this start, nor the server's stop this server's database. A
+    command that comes meanwhile finds the service starting and waits for it."""
+    after = [name for name in os.environ.pop("INTAJ_SERVICE_AFTER", "").split(",") if name]
     deadline = time.monotonic() + longest
-    while after and not processes.is_gone(after) and time.monotonic() < deadline:
+    while any(not processes.is_gone(name) for name in after) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 

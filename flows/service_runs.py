@@ -13,11 +13,12 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from pipeline.run import worker as processes
+
+if TYPE_CHECKING:
+    import httpx
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 LOOK_MIN, LOOK_MAX = 0.05, 0.5  # seconds between looks at a flow run's state
@@ -55,6 +56,8 @@ class Service:
         ``LOOK_MAX`` (each look is a request the server answers with the CPU the run needs: 20
         a second cost a long ingest about a fifth of its speed on 2 cores); ``every``
         returning True (a source ended, so the end may be near) brings them back to 0.05 s."""
+        import httpx  # here: the module is imported before a new home's first launch
+
         near = time.monotonic()  # the start, or the last source that ended
         with httpx.Client(timeout=10) as client:
             while True:
@@ -75,6 +78,8 @@ class Service:
 def _retried(method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One request; a busy server's 503 (its SQLite database locked by a concurrent write), a
     502/429 or a dropped connection is retried after 0.05, 0.1, 0.2 ... s, for up to 20 s."""
+    import httpx
+
     delay, deadline = 0.05, time.monotonic() + 20
     while True:
         try:

@@ -18,7 +18,9 @@ its 9.4 s start on the 2-core development machine, an AMD EPYC Zen 4). That work
 every new PREFECT_HOME, so ``intaj prepare`` and ``scripts/setup`` do it once per machine and
 Prefect version (:func:`build_database_template`, beside the model's runtime files in
 ``INTAJ_MODEL_CACHE``), and a temporary server starting on a home without a database starts
-from a copy of it (``flows/prefect_home.py``): a new home's first ingest does not migrate.
+from a copy of it (``flows/prefect_home.py``): a new home's first ingest does not migrate, and
+that first start skips the migration check and the registration of Prefect's block types too
+(``prefect_home.ON_A_FRESH_COPY``).
 
 Importing this module imports no Prefect.
 """
@@ -61,11 +63,12 @@ def configure_environment() -> None:
 def launch_early(settings: Settings) -> None:
     """Launch Prefect's temporary server now, before the home's database starts, where an
     ingest will need both: the embedded database is not running (a new or stopped home: it is
-    created or started first, 0.9 s on the 2-core development machine, most of it waiting for
-    its own processes) and no flow service runs or starts (the command will run the flow
-    itself). The server's start (3.5 s of CPU) then overlaps the database's instead of
-    following it; :func:`warm_up` takes it over, and it stops when the command exits."""
-    from db.connection import embedded_running
+    copied from its template and started first, most of it waiting for its own processes) and
+    no flow service runs or starts (the command will run the flow itself). Called before the
+    command imports the pipeline: the server's start (3.2 s of CPU, the longest thing a new
+    home's first ingest waits for) then overlaps the database's and the command's imports;
+    :func:`warm_up` takes it over, and it stops when the command exits."""
+    from db.embedded_data import embedded_running
     from flows import service
 
     if settings.database_url or embedded_running(settings.pgdata):

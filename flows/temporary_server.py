@@ -1,9 +1,11 @@
 """Prefect's temporary API server as a child process of ours (flows/startup.py starts it first
 thing, before Prefect is imported), and whether Prefect would start one of its own at all.
 
-The server never outlives the command that started it: ``atexit`` stops it on a normal exit,
-the CLI's SIGTERM handler (:func:`stop_all`) on a SIGTERM, and the server itself on anything
-else (SIGKILL, a crash): its parent pid changes and it stops within a second.
+The server never outlives the command that started it: ``atexit`` stops it on a normal exit
+(asked to stop, not waited for: its graceful stop took 0.25 s of a new home's first ingest;
+a flow service started by the command waits for it, :func:`running_names`), the CLI's SIGTERM
+handler (:func:`stop_all`) on a SIGTERM, and the server itself on anything else (SIGKILL, a
+crash): its parent pid changes and it stops within a second.
 
 Importing this module imports no Prefect.
 """
@@ -22,6 +24,7 @@ import tomllib
 from pathlib import Path
 
 from flows import prefect_home
+from pipeline.run import worker as processes
 
 # The command and environment of Prefect's SubprocessASGIServer (prefect 3.x,
 # prefect/server/api/server.py): the same server, started without importing it here.
@@ -89,10 +92,11 @@ class TemporaryServer:
             **os.environ, **_SERVER_ENV, **({"PREFECT_HOME": home} if home else {}),
             "INTAJ_SERVER_PARENT": str(os.getpid()),
         }  # fmt: skip
-        prefect_home.seed_database(env.get("PREFECT_HOME") or "~/.prefect")
+        if prefect_home.seed_database(env.get("PREFECT_HOME") or "~/.prefect"):
+            env = {**prefect_home.ON_A_FRESH_COPY, **env}  # the environment's own choice wins
         process = subprocess.Popen(argv, env=env)
         server = cls(process, port)
-        atexit.register(server.stop)
+        atexit.register(server.stop, wait=False)
         _running.append(server)
         if home is None:
             os.environ["PREFECT_API_URL"] = server.api_url
@@ -120,16 +124,25 @@ class TemporaryServer:
             " running Prefect server"
         )
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop the server; ``wait``: until it has (at most 5 s, then it is killed)."""
         if self in _running:
             _running.remove(self)
         if self.process.poll() is None:
             self.process.terminate()
+            if not wait:
+                return
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def running_names() -> list[str]:
+    """The temporary servers this process started that still run, as
+    :func:`pipeline.run.worker.name_of` names processes."""
+    return [processes.name_of(s.process.pid) for s in _running if s.process.poll() is None]
 
 
 def launched_here() -> TemporaryServer | None:

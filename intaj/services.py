@@ -245,6 +245,14 @@ def announce_build(settings: Settings, model: str) -> None:
         sys.stderr.flush()
 
 
+def prepare_database_template() -> Path | None:
+    """The machine's template of the embedded database (db/embedded_data.py), built if missing;
+    None with a configured database."""
+    from db import embedded_data
+
+    return None if get_settings().database_url else embedded_data.build()
+
+
 def prepare(
     ctx: Context, report: Callable[[str, str, float], None], *, multilingual: bool = False
 ) -> None:

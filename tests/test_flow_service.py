@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,32 @@ def test_a_killed_service_is_replaced_and_an_idle_one_ends(
     wait_for(lambda: not _alive(replaced), timeout=60)
     wait_for(lambda: not prefect_servers(tmp_path / "prefect"), timeout=15)
     assert not (tmp_path / "home" / "run" / "flows.json").exists()
+
+
+def test_a_new_service_waits_for_the_command_and_its_temporary_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service a command starts as it ends loads only once that command and its Prefect
+    server (asked to stop, not waited for) are both gone: neither shares its CPU nor its
+    database with the new start."""
+    from flows.service import _after_the_command
+    from pipeline.run import worker as processes
+
+    command, server = (subprocess.Popen(["sleep", "30"]) for _ in range(2))
+    names = [processes.name_of(p.pid) for p in (command, server)]
+    monkeypatch.setenv("INTAJ_SERVICE_AFTER", ",".join(names))
+    started = threading.Event()
+    waiter = threading.Thread(target=lambda: (_after_the_command(), started.set()))
+    waiter.start()
+    try:
+        command.kill()
+        command.wait()
+        assert not started.wait(0.5)  # the server still runs
+        server.kill()
+        server.wait()
+        assert started.wait(5)
+    finally:
+        for p in (command, server):
+            p.kill()
+        waiter.join()
+    assert "INTAJ_SERVICE_AFTER" not in os.environ  # not handed to the service's children

@@ -32,7 +32,7 @@ def _version(database: Path) -> str:
 
 
 def test_a_new_home_gets_a_copy_of_the_template(template: Path, tmp_path: Path) -> None:
-    prefect_home.seed_database(str(tmp_path / "home"), template)
+    assert prefect_home.seed_database(str(tmp_path / "home"), template)
     assert _version(tmp_path / "home" / "prefect.db") == "head"
     assert not list((tmp_path / "home").glob("*.tmp"))
 
@@ -40,7 +40,7 @@ def test_a_new_home_gets_a_copy_of_the_template(template: Path, tmp_path: Path) 
 def test_a_home_with_a_database_keeps_it(template: Path, tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "prefect.db").write_bytes(b"mine")
-    prefect_home.seed_database(str(tmp_path / "home"), template)
+    assert not prefect_home.seed_database(str(tmp_path / "home"), template)
     assert (tmp_path / "home" / "prefect.db").read_bytes() == b"mine"
 
 

@@ -33,10 +33,11 @@ def ingest(
     (docs/operations.md); the next command marks what it left unfinished failed."""
     from core.settings import get_settings
     from flows.startup import launch_early
+
+    launch_early(get_settings())  # a new home: Prefect's server starts first, on its own core
     from intaj import services
     from intaj.progress import IngestProgress
 
-    launch_early(get_settings())  # a new home: Prefect's server starts beside the database
     ctx = services.context()
     bot = services.chatbot(ctx, chatbot, create=True)
     registrations = [services.register(ctx, bot, p, crawl=crawl) for p in paths]
@@ -158,14 +159,17 @@ def prepare(
     """Do a fresh machine's one-time work now, so the first ingest does not: start the
     database and apply migrations, build the embedding model's runtime file (its ONNX export,
     or its bf16 TorchScript trace on a CPU with AMX or AVX512-BF16: a few seconds) and create
-    Prefect's database. Safe to rerun."""
+    Prefect's database; with the embedded database, also the template a new home's database
+    is copied from (instead of initdb). Safe to rerun."""
     import time
 
     from intaj import services
 
     start = time.perf_counter()
+    template = services.prepare_database_template()
     ctx = services.context()
-    typer.echo(f"==> database: ready ({time.perf_counter() - start:.1f} s)")
+    kept = f", new homes start from {template}" if template else ""
+    typer.echo(f"==> database: ready{kept} ({time.perf_counter() - start:.1f} s)")
     services.prepare(
         ctx,
         lambda step, what, seconds: typer.echo(f"==> {step}: {what} ({seconds:.1f} s)"),
