@@ -67,7 +67,7 @@ def claim(
     owner's plan: else failed by :func:`refuse_over_plan`); None when another process won or
     the plan refused it."""
     if plans is not None:
-        refuse_over_plan(conn, plans=plans, source_id=source_id, from_status=from_status)
+        refuse_over_plan(conn, plans=plans, source_ids=[source_id], from_status=from_status)
     row = conn.execute(
         _CLAIM + " WHERE id = %(id)s AND status = ANY(%(s)s)" + _WITHIN + _RETURNING,
         {"id": source_id, "s": list(from_status), **(plans.sql() if plans else NO_PLANS)},
@@ -79,20 +79,21 @@ def refuse_over_plan(
     conn: psycopg.Connection,
     *,
     plans: PlanParams,
-    source_id: str | None = None,
+    source_ids: list[str] | None = None,
     from_status: tuple[str, ...] = ("pending",),
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Fail the sources in ``from_status`` (``source_id``, or all) that are over their owner's
-    plan, with ``plan_limit`` and the reason's message: never claimed, never stored. (source
-    id, reason) of each; a reason has ``limit``, ``usage``, ``allowed``, ``plan``, ``message``."""
+    """Fail the sources in ``from_status`` (of ``source_ids``, or all) that are over their
+    owner's plan, with ``plan_limit`` and the reason's message: never claimed, never stored.
+    (source id, reason) of each; a reason has ``limit``, ``usage``, ``allowed``, ``plan``,
+    ``message``."""
     rows = conn.execute(
         "UPDATE data_sources s SET status = 'failed', error_code = %(code)s,"
         " error = r.over ->> 'message', updated_at = now() FROM (SELECT d.id,"
         " intaj_over_plan(d, %(plans)s::jsonb, %(local_email)s, %(local_plan)s) AS over"
         " FROM data_sources d WHERE d.status = ANY(%(s)s)"
-        " AND (%(id)s::uuid IS NULL OR d.id = %(id)s::uuid) FOR UPDATE SKIP LOCKED) r"
+        " AND (%(ids)s::uuid[] IS NULL OR d.id = ANY(%(ids)s::uuid[])) FOR UPDATE SKIP LOCKED) r"
         " WHERE s.id = r.id AND r.over IS NOT NULL RETURNING s.id::text, r.over",
-        {"code": PLAN_LIMIT, "s": list(from_status), "id": source_id, **plans.sql()},
+        {"code": PLAN_LIMIT, "s": list(from_status), "ids": source_ids, **plans.sql()},
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
 

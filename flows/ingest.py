@@ -23,14 +23,17 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from psycopg_pool import ConnectionPool
 
 from core.settings import get_settings
 from db import chatbots as chatbots_db
 from db import open_pool
 from db.chatbots import Chatbot
+from db.sources import DataSource
 from flows import artifacts
 from flows.labels import label_run, resolving
 from flows.stage_logs import logged
+from pipeline import plans
 from pipeline.run import job as lifecycle
 from pipeline.run import refs
 from pipeline.run.line import LOOKAHEAD, Line, Outcome, Which, in_line
@@ -66,6 +69,9 @@ def ingest_data_source(source_id: str) -> dict[str, Any]:
         source = refs.source(open_pool(settings), source_id)
     name = refs.label(source)
     label_run(f"ingest {name}", _owner(source.chatbot_id), [name])
+    refused = plans.refuse_unclaimed(open_pool(settings), settings, source_ids=[source.id])
+    if source.id in refused:  # a run from the UI on a source no claim admitted
+        raise refused[source.id]
     result, error = ingest_one(source.id, name)
     if error is not None:
         raise error
@@ -115,13 +121,30 @@ def ingest_chatbot(
     only = f" {names[0]}" if len(names) == 1 else f": {len(names)} sources"
     label_run(f"ingest {bot.name}{only}", bot, names)
     results = []
-    outcomes = pipelined([s.id for s in sources], names=names)
+    outcomes = _within_plan(pool, sources, names)
     for name, (result, error) in zip(names, outcomes, strict=True):
         if error is not None:
             get_run_logger().warning("source %s failed: %s", name, result.error)
         results.append(result.as_json())
     artifacts.chatbot_run(results, chatbot=bot.name)
     return results
+
+
+def _within_plan(
+    pool: ConnectionPool, sources: Sequence[DataSource], names: Sequence[str]
+) -> Iterator[Outcome]:
+    """:func:`pipelined`'s outcomes for ``sources``, in order; those no claim admitted and over
+    their owner's plan (a run from the Prefect UI on rows the SaaS inserted) are failed with
+    ``plan_limit`` instead of run, as the upload trigger's claim would fail them."""
+    refused = plans.refuse_unclaimed(pool, get_settings(), source_ids=[s.id for s in sources])
+    admitted = [(s.id, n) for s, n in zip(sources, names, strict=True) if s.id not in refused]
+    ran = pipelined([i for i, _ in admitted], names=[n for _, n in admitted])
+    for source in sources:
+        error = refused.get(source.id)
+        if error is None:
+            yield next(ran)
+        else:
+            yield SourceResult.never_ran(source.id, error, source=source.path), error
 
 
 class SourceFailed(Exception):

@@ -84,9 +84,24 @@ def admit(pool: ConnectionPool, settings: Settings, *, source_id: str) -> None:
     from db import dispatch as dispatch_db
 
     with pool.connection() as conn:
-        refused = dispatch_db.refuse_over_plan(conn, plans=params(settings), source_id=source_id)
+        refused = dispatch_db.refuse_over_plan(conn, plans=params(settings), source_ids=[source_id])
     if refused:
         raise refused_by(refused[0][1])
+
+
+def refuse_unclaimed(
+    pool: ConnectionPool, settings: Settings, *, source_ids: list[str]
+) -> dict[str, PlanLimitError]:
+    """Of ``source_ids``, those no claim has admitted (``pending`` or ``failed``: a flow run
+    started from the Prefect UI, or by hand) and over their owner's plan, failed with
+    ``plan_limit`` as the claim would fail them; ``{source id: its error}``."""
+    from db import dispatch as dispatch_db
+
+    with pool.connection() as conn:
+        refused = dispatch_db.refuse_over_plan(
+            conn, plans=params(settings), source_ids=source_ids, from_status=("pending", "failed")
+        )
+    return {source_id: refused_by(reason) for source_id, reason in refused}
 
 
 def check(plan: Plan, limit: str, usage: int, *, extra: int = 1) -> None:

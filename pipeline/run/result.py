@@ -26,9 +26,14 @@ class SourceResult:
         return cls(source_id, source, chunks=chunks, reused=chunks)
 
     @classmethod
-    def never_ran(cls, source_id: str, error: IntajError) -> SourceResult:
-        """A source failed by ``error`` before any of its stages ran (known only by its id)."""
-        return cls(source_id, source_id, status="failed", error=error.message, code=error.code)
+    def never_ran(
+        cls, source_id: str, error: IntajError, *, source: str | None = None
+    ) -> SourceResult:
+        """A source failed by ``error`` before any of its stages ran (``source``: its path,
+        else known by its id)."""
+        return cls(
+            source_id, source or source_id, status="failed", error=error.message, code=error.code
+        )
 
     @classmethod
     def refused(cls, source: str, error: str) -> SourceResult:
