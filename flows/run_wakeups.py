@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import psycopg
 
@@ -19,6 +20,7 @@ from core.errors import DatabaseError
 from core.settings import Settings
 from db import dispatch as dispatch_db
 from db.connection import connect, database_url
+from flows.reconnecting import keep_listening
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +35,15 @@ def wake_on_new_runs(settings: Settings, wake: threading.Event, stop: threading.
 
 
 def _listen(settings: Settings, wake: threading.Event, stop: threading.Event) -> None:
-    backoff = 0.5
-    while not stop.is_set():
-        try:
-            with connect(database_url(settings), autocommit=True) as conn:
-                dispatch_db.listen(conn, dispatch_db.RUNS_CHANNEL)
-                backoff = 0.5
-                while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0, stop_after=1):
-                        wake.set()
-        except (psycopg.Error, DatabaseError, OSError) as e:
-            log.info("run wake-ups paused (%s); polling meanwhile, retrying in %.1f s", e, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+    def session(listening: Callable[[], None]) -> None:
+        with connect(database_url(settings), autocommit=True) as conn:
+            dispatch_db.listen(conn, dispatch_db.RUNS_CHANNEL)
+            listening()
+            while not stop.is_set():
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    wake.set()
+
+    def lost(error: Exception, delay: float) -> None:
+        log.info("run wake-ups paused (%s); polling meanwhile, retrying in %.1f s", error, delay)
+
+    keep_listening(session, stop=stop, lost=lost, errors=(psycopg.Error, DatabaseError, OSError))

@@ -37,6 +37,7 @@ from db import dispatch as dispatch_db
 from db.connection import connect, database_url
 from db.dispatch import Claim
 from db.fair_claims import Fairness, claim_next_fair
+from flows.reconnecting import keep_listening
 from flows.sweep import prefect_api_url, sweep
 from flows.webhook_events import Accepted as Accepted  # the webhooks' work, re-exported
 from flows.webhook_events import accept_database_event as accept_database_event
@@ -251,21 +252,21 @@ class Listener:
     _next_sweep: float = 0.0
 
     def run(self) -> None:
-        backoff = 0.5
-        while not self.stop.is_set():
-            try:
-                self._session()
-                backoff = 0.5
-            except (psycopg.OperationalError, DatabaseError) as e:
-                if self.stop.is_set():
-                    break
-                self.announce(f"database connection lost ({e}); reconnecting in {backoff:.1f} s")
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+        def lost(error: Exception, delay: float) -> None:
+            self.announce(f"database connection lost ({error}); reconnecting in {delay:.1f} s")
 
-    def _session(self) -> None:
+        keep_listening(
+            self._session,
+            stop=self.stop,
+            lost=lost,
+            errors=(psycopg.OperationalError, DatabaseError),
+            max_backoff=self.max_backoff,
+        )
+
+    def _session(self, listening: Callable[[], None]) -> None:
         with connect(database_url(self.settings), autocommit=True) as conn:
             dispatch_db.listen(conn, dispatch_db.CHANNEL)
+            listening()
             self.announce(
                 f"listening on {dispatch_db.CHANNEL} (mode: {self.dispatcher.mode});"
                 f" catch-up every {self.settings.listen_sweep_seconds:g} s"
