@@ -52,15 +52,19 @@ def close_clients(kept: list[Any]) -> None:
         context.client.__exit__(None, None, None)
 
 
-def run_flow_here(flow: Any, flow_run: Any) -> Any:
+def run_flow_here(flow: Any, flow_run: Any) -> tuple[Any, str]:
     """``flow``'s run ``flow_run`` on this thread, as ``prefect.flow_engine.run_flow`` runs a
     sync flow (its parameters from the run, the flow's defaults filled in), without the
-    suspension observer (module doc); its final state."""
+    suspension observer (module doc); its final state and the run's name (our flows name
+    their runs: flows/labels.py renames the engine's own copy of the run, so no read after)."""
+    from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
     from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
 
     if flow.isasync or flow.isgenerator:  # Prefect's engine for those (none of ours)
-        return run_flow(flow, flow_run=flow_run, return_type="state")
+        state = run_flow(flow, flow_run=flow_run, return_type="state")
+        with get_client(sync_client=True) as client:
+            return state, client.read_flow_run(flow_run.id).name
 
     args, kwargs = parameters_to_args_kwargs(flow.fn, flow_run.parameters)
     parameters = get_call_parameters(flow.fn, args, kwargs)
@@ -69,7 +73,7 @@ def run_flow_here(flow: Any, flow_run: Any) -> Any:
         while engine.is_running():
             with engine.run_context():
                 engine.call_flow_fn()
-    return engine.state
+    return engine.state, engine.flow_run.name
 
 
 @functools.cache

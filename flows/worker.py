@@ -191,28 +191,24 @@ class WarmWorker:
         for flow_run in scheduled:
             if free <= 0 or self.stop.is_set():
                 break
-            if flow_run.id in self._running or not _claim(client, flow_run.id):
+            if flow_run.id in self._running:
+                continue
+            claimed = _claim(client, flow_run)
+            if claimed is None:
                 continue
             with self._lock:
                 self._running.add(flow_run.id)
             free -= 1
-            runs.submit(self._execute, flow_run.id, served[flow_run.deployment_id])
+            runs.submit(self._execute, claimed, served[flow_run.deployment_id])
 
-    def _execute(self, flow_run_id: UUID, flow: Any) -> None:
-        from prefect.client.orchestration import get_client
-
+    def _execute(self, flow_run: Any, flow: Any) -> None:
         start = time.perf_counter()
         outcome = "crashed"
-        name = str(flow_run_id)
+        flow_run_id, name = flow_run.id, flow_run.name
         try:
-            with get_client(sync_client=True) as client:
-                flow_run = client.read_flow_run(flow_run_id)
-            name = flow_run.name
             with without_flow_heartbeat():  # our lease is the liveness signal (flows/startup)
-                state: Any = run_flow_here(flow, flow_run)
+                state, name = run_flow_here(flow, flow_run)
             outcome = state.type.value.lower()
-            with get_client(sync_client=True) as client:  # the flow names its run itself
-                name = client.read_flow_run(flow_run_id).name
         except BaseException as e:  # Abort (cancelled meanwhile) or a bug: the worker goes on
             log.warning("flow run %s (%s) ended with %r", name, flow.name, e)
         finally:
@@ -246,16 +242,22 @@ def _cancel_scheduled(served: dict[UUID, Any]) -> None:
             client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
 
 
-def _claim(client: Any, flow_run_id: UUID) -> bool:
-    """Scheduled -> Pending, which the server grants once: False if another worker has it."""
+def _claim(client: Any, scheduled: Any) -> Any:
+    """Scheduled -> Pending, which the server grants once: the run as the engine takes it (the
+    poll's copy with its new state: no read of it before it starts), or None if another worker
+    has it."""
+    from prefect.client.schemas.objects import FlowRun
     from prefect.exceptions import Abort
     from prefect.states import Pending
     from prefect.utilities.engine import propose_state_sync
 
     try:
-        return bool(propose_state_sync(client, Pending(), flow_run_id=flow_run_id).is_pending())
+        state = propose_state_sync(client, Pending(), flow_run_id=scheduled.id)
     except Abort:
-        return False
+        return None
     except Exception as e:
-        log.warning("could not claim flow run %s: %s", flow_run_id, e)
-        return False
+        log.warning("could not claim flow run %s: %s", scheduled.id, e)
+        return None
+    if not state.is_pending():
+        return None
+    return FlowRun.model_validate({**scheduled.model_dump(), "state": state})

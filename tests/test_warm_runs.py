@@ -73,7 +73,8 @@ def test_a_dispatched_run_starts_when_announced_not_at_the_next_poll(
         finally:
             dispatcher.close()
         wait_for(lambda: status_of(pool, source)[0] == "ready", timeout=60, every=0.25)
-    assert "(ingest-data-source) completed in" in log.read_text()
+    # the name the flow gave its run (flows/labels.py), known without reading the run again
+    assert "flow run ingest hours.txt (ingest-data-source) completed in" in log.read_text()
 
 
 def test_warm_runs_share_their_threads_client_and_start_no_suspension_observer(
@@ -95,9 +96,11 @@ def test_warm_runs_share_their_threads_client_and_start_no_suspension_observer(
 
     try:
         with ThreadPoolExecutor(1, initializer=run_thread) as thread:
-            warm = [thread.submit(run_flow_here, probe, r).result() for r in runs[:2]]
+            ran = [thread.submit(run_flow_here, probe, r).result() for r in runs[:2]]
     finally:
         close_clients(kept)
+    warm = [state for state, _ in ran]
+    assert [name for _, name in ran] == [r.name for r in runs[:2]]  # probe keeps its names
     assert all(state.is_completed() for state in warm)
     assert CLIENTS[0] is CLIENTS[1]  # one client for the thread's runs
     assert not [t for state in warm for t in state.result() if "observer" in t]
